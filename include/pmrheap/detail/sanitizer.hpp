@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// Poisoning hooks for AddressSanitizer (and Valgrind when its headers are present). Outside such
+// builds every hook is an empty inline function, so resources call them unconditionally.
+#ifndef PMRHEAP_DETAIL_SANITIZER_HPP
+#define PMRHEAP_DETAIL_SANITIZER_HPP
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#  define PMRHEAP_HAS_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define PMRHEAP_HAS_ASAN 1
+#  endif
+#endif
+#ifndef PMRHEAP_HAS_ASAN
+#  define PMRHEAP_HAS_ASAN 0
+#endif
+
+#if PMRHEAP_HAS_ASAN
+#  include <sanitizer/asan_interface.h>
+#endif
+
+#if defined(PMRHEAP_USE_VALGRIND) && __has_include(<valgrind/memcheck.h>)
+#  include <valgrind/memcheck.h>
+#  define PMRHEAP_HAS_VALGRIND 1
+#else
+#  define PMRHEAP_HAS_VALGRIND 0
+#endif
+
+namespace pmrheap::detail {
+
+/// Marks [p, p + n) as not to be touched until unpoisoned.
+inline void poison(const void* p, std::size_t n) noexcept {
+#if PMRHEAP_HAS_ASAN
+  ASAN_POISON_MEMORY_REGION(p, n);
+#endif
+#if PMRHEAP_HAS_VALGRIND
+  VALGRIND_MAKE_MEM_NOACCESS(p, n);
+#endif
+  static_cast<void>(p);
+  static_cast<void>(n);
+}
+
+/// Marks [p, p + n) as handed out.
+inline void unpoison(const void* p, std::size_t n) noexcept {
+#if PMRHEAP_HAS_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#endif
+#if PMRHEAP_HAS_VALGRIND
+  VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#endif
+  static_cast<void>(p);
+  static_cast<void>(n);
+}
+
+/// True when [p] is poisoned (always false outside ASan builds). For tests.
+[[nodiscard]] inline bool is_poisoned(const void* p) noexcept {
+#if PMRHEAP_HAS_ASAN
+  return __asan_address_is_poisoned(p) != 0;
+#else
+  static_cast<void>(p);
+  return false;
+#endif
+}
+
+}  // namespace pmrheap::detail
+
+#endif  // PMRHEAP_DETAIL_SANITIZER_HPP

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+// platform::page_size(): the OS-independent caching around the per-OS query.
+#include <atomic>
+
+#include "common.hpp"
+
+namespace pmrheap::platform {
+
+std::size_t page_size() noexcept {
+  if constexpr (page_size_min == page_size_max) {
+    return page_size_min;
+  } else {
+    // Relaxed is enough: every thread that races here computes the same value.
+    static std::atomic<std::size_t> cached{0};
+    std::size_t size = cached.load(std::memory_order_relaxed);
+    if (size == 0) [[unlikely]] {
+      size = detail::query_page_size();
+      // A broken answer must not become a broken rounding unit everywhere else.
+      if (!detail::is_pow2(size) || size < page_size_min || size > page_size_max) size = page_size_max;
+      cached.store(size, std::memory_order_relaxed);
+    }
+    return size;
+  }
+}
+
+}  // namespace pmrheap::platform

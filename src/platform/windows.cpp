@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// Page mapping on Windows: VirtualAlloc / VirtualFree.
+//
+// Design notes. Windows reserves address space at a 64 KiB granularity, so any alignment up to
+// that is met by a plain VirtualAlloc. Larger alignments reserve an oversized range to find an
+// aligned address, release it and claim the aligned part; another thread can take that range in
+// between, so the claim is retried a few times. (The placeholder API of VirtualAlloc2 avoids the
+// race but needs Windows 10 1803 and onecore.lib; the retry loop works everywhere.)
+// Windows frees whole reservations only, so shrinking decommits the tail pages and growth is
+// possible only within the pages already committed.
+#ifndef WIN32_LEAN_AND_MEAN
+#  define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include "common.hpp"
+
+namespace pmrheap::platform {
+
+namespace detail {
+
+std::size_t query_page_size() noexcept {
+  SYSTEM_INFO info;
+  ::GetSystemInfo(&info);
+  return info.dwPageSize;
+}
+
+}  // namespace detail
+
+namespace {
+
+std::size_t allocation_granularity() noexcept {
+  SYSTEM_INFO info;
+  ::GetSystemInfo(&info);
+  return info.dwAllocationGranularity;
+}
+
+}  // namespace
+
+void* map(std::size_t bytes, std::size_t alignment) noexcept {
+  if (!detail::is_pow2(alignment)) return nullptr;
+  const std::size_t page = page_size();
+  std::size_t length = 0;
+  if (!detail::page_length(bytes, page, length)) return nullptr;
+
+  void* p = ::VirtualAlloc(nullptr, length, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  if (p == nullptr || pmrheap::detail::is_aligned(p, alignment)) return p;
+  ::VirtualFree(p, 0, MEM_RELEASE);
+
+  std::size_t search = 0;
+  if (!pmrheap::detail::checked_add(length, alignment - allocation_granularity(), search)) return nullptr;
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    void* const range = ::VirtualAlloc(nullptr, search, MEM_RESERVE, PAGE_NOACCESS);
+    if (range == nullptr) return nullptr;
+    auto* const aligned = static_cast<std::byte*>(range) + pmrheap::detail::align_offset(range, alignment);
+    ::VirtualFree(range, 0, MEM_RELEASE);
+    p = ::VirtualAlloc(aligned, length, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    if (p != nullptr) return p;
+  }
+  return nullptr;
+}
+
+void unmap(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr || bytes == 0) return;
+  ::VirtualFree(p, 0, MEM_RELEASE);
+}
+
+void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment, bool may_move) noexcept {
+  static_cast<void>(may_move);  // Windows cannot move pages without copying them.
+  const std::size_t page = page_size();
+  if (p == nullptr || !detail::is_pow2(alignment) || alignment > page) return nullptr;
+  std::size_t old_length = 0;
+  std::size_t new_length = 0;
+  if (!detail::page_length(old_bytes, page, old_length) || !detail::page_length(new_bytes, page, new_length))
+    return nullptr;
+  if (new_length == old_length) return p;
+  if (new_length < old_length) {
+    ::VirtualFree(static_cast<std::byte*>(p) + new_length, old_length - new_length, MEM_DECOMMIT);
+    return p;
+  }
+  return nullptr;
+}
+
+}  // namespace pmrheap::platform
