@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// page_resource: every allocation its own OS mapping.
+#ifndef PMRHEAP_PAGE_RESOURCE_HPP
+#define PMRHEAP_PAGE_RESOURCE_HPP
+
+#include "pmrheap/resource.hpp"
+
+namespace pmrheap {
+
+/// Every allocation is its own mapping from platform::map (Zig's page_allocator): at least one
+/// page, any power-of-two alignment (over-mapped and trimmed above the page size), returned to
+/// the OS on deallocate. Meant as the upstream of an arena or for large buffers, not for small
+/// objects: a 16-byte allocation costs a whole page and two system calls.
+/// - resize: within the same page count always; shrinking across pages unmaps the tail; growth
+///   across pages fails (in-place growth could run into the main thread's stack guard range).
+/// - remap: as resize, but on Linux growth uses mremap and may move the block without copying.
+///   Blocks aligned above the page size are never resized or remapped across pages.
+/// **Fails**: allocate throws pmrheap::out_of_memory when the OS refuses or the size is within a
+/// page of SIZE_MAX.
+/// **Thread safety**: safe. Stateless: all instances compare equal.
+class PMRHEAP_API page_resource final : public resource {
+ public:
+  constexpr page_resource() noexcept = default;
+
+  /// A process-wide instance that is never destroyed.
+  [[nodiscard]] static page_resource* instance() noexcept;
+
+ private:
+  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+  void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
+};
+
+}  // namespace pmrheap
+
+#endif  // PMRHEAP_PAGE_RESOURCE_HPP

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+// Umbrella header: every public pmrheap header.
+#ifndef PMRHEAP_PMRHEAP_HPP
+#define PMRHEAP_PMRHEAP_HPP
+
+#include "pmrheap/c_resource.hpp"
+#include "pmrheap/page_resource.hpp"
+#include "pmrheap/platform.hpp"
+#include "pmrheap/resource.hpp"
+
+#endif  // PMRHEAP_PMRHEAP_HPP
