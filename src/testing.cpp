@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+// The conformance kit. The four checks keep Zig's sizes, alignments and "if the resize succeeds"
+// branches; where Zig resizes to 0 they deallocate, and they also verify that contents survive
+// every reallocate and resize, which Zig's versions leave to the reader.
+#include "pmrheap/testing.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
+#include <exception>
+
+#include "pmrheap/platform.hpp"
+
+namespace pmrheap::testing {
+namespace {
+
+[[noreturn]] void fail(const char* check, const std::string& what) {
+  throw conformance_error(fmt::format("{}: {}", check, what));
+}
+
+void expect_aligned(const char* check, const char* operation, const void* p, std::size_t bytes, std::size_t alignment) {
+  if (p == nullptr) fail(check, fmt::format("{}({} bytes, alignment {}) returned null", operation, bytes, alignment));
+  if (!detail::is_aligned(p, alignment))
+    fail(check, fmt::format("{}({} bytes, alignment {}) returned {}, which is not aligned to {}", operation, bytes,
+                            alignment, p, alignment));
+}
+
+void* allocate(std::pmr::memory_resource& mr, const char* check, std::size_t bytes, std::size_t alignment) {
+  void* const p = mr.allocate(bytes, alignment);
+  expect_aligned(check, "allocate", p, bytes, alignment);
+  return p;
+}
+
+void* reallocate(std::pmr::memory_resource& mr, const char* check, void* p, std::size_t old_bytes,
+                 std::size_t new_bytes, std::size_t alignment) {
+  void* const q = pmrheap::reallocate(mr, p, old_bytes, new_bytes, alignment);
+  expect_aligned(check, "reallocate", q, new_bytes, alignment);
+  return q;
+}
+
+std::byte pattern(std::size_t i, unsigned seed) noexcept { return static_cast<std::byte>((i * 31u + seed) & 0xffu); }
+
+void fill(void* p, std::size_t bytes, unsigned seed) noexcept {
+  auto* b = static_cast<std::byte*>(p);
+  for (std::size_t i = 0; i < bytes; ++i) b[i] = pattern(i, seed);
+}
+
+void expect_filled(const char* check, const char* after, const void* p, std::size_t bytes, std::size_t alignment,
+                   unsigned seed) {
+  const auto* b = static_cast<const std::byte*>(p);
+  for (std::size_t i = 0; i < bytes; ++i)
+    if (b[i] != pattern(i, seed))
+      fail(check, fmt::format("byte {} of {} (alignment {}) changed after {}", i, bytes, alignment, after));
+}
+
+void finish(std::pmr::memory_resource& mr) {
+  if (auto* v = dynamic_cast<validating_resource*>(&mr)) v->check();
+}
+
+}  // namespace
+
+void check_basic(std::pmr::memory_resource& mr) {
+  constexpr const char* check = "check_basic";
+  constexpr std::size_t ptr_size = sizeof(int*);
+  constexpr std::size_t ptr_align = alignof(int*);
+
+  auto** slots = static_cast<int**>(allocate(mr, check, 100 * ptr_size, ptr_align));
+  for (int i = 0; i < 100; ++i) {
+    slots[i] = static_cast<int*>(allocate(mr, check, sizeof(int), alignof(int)));
+    *slots[i] = i;
+  }
+  slots = static_cast<int**>(reallocate(mr, check, slots, 100 * ptr_size, 20000 * ptr_size, ptr_align));
+  for (int i = 0; i < 100; ++i) {
+    if (*slots[i] != i) fail(check, fmt::format("int {} reads {} after reallocating the pointer array", i, *slots[i]));
+    mr.deallocate(slots[i], sizeof(int), alignof(int));
+  }
+
+  std::size_t count = 20000;
+  if (pmrheap::resize(mr, slots, count * ptr_size, 50 * ptr_size, ptr_align)) {
+    count = 50;
+    if (pmrheap::resize(mr, slots, 50 * ptr_size, 25 * ptr_size, ptr_align)) {
+      count = 25;
+      mr.deallocate(slots, count * ptr_size, ptr_align);
+      slots = static_cast<int**>(reallocate(mr, check, nullptr, 0, 10 * ptr_size, ptr_align));
+      count = 10;
+    }
+  }
+  mr.deallocate(slots, count * ptr_size, ptr_align);
+
+  for (std::size_t alignment : {std::size_t{1}, alignof(std::uint64_t)}) {
+    void* const empty = mr.allocate(0, alignment);
+    expect_aligned(check, "allocate", empty, 0, alignment);
+    mr.deallocate(empty, 0, alignment);
+  }
+
+  auto* words = static_cast<std::uint32_t*>(allocate(mr, check, 5 * sizeof(std::uint32_t), alignof(std::uint32_t)));
+  for (int i = 0; i < 5; ++i) words[i] = 0xDEADBEEF;
+  for (int i = 0; i < 5; ++i)
+    if (words[i] != 0xDEADBEEF) fail(check, "a 20-byte block did not keep what was written");
+  mr.deallocate(words, 5 * sizeof(std::uint32_t), alignof(std::uint32_t));
+  finish(mr);
+}
+
+void check_aligned(std::pmr::memory_resource& mr) {
+  constexpr const char* check = "check_aligned";
+  for (std::size_t alignment = 1; alignment <= 64; alignment *= 2) {
+    void* p = allocate(mr, check, 10, alignment);
+    fill(p, 10, 1);
+    p = reallocate(mr, check, p, 10, 100, alignment);
+    expect_filled(check, "reallocate 10 -> 100", p, 10, alignment, 1);
+    fill(p, 100, 2);
+    std::size_t bytes = 100;
+    if (pmrheap::resize(mr, p, 100, 10, alignment)) {
+      bytes = 10;
+      expect_filled(check, "resize 100 -> 10", p, 10, alignment, 2);
+    }
+    mr.deallocate(p, bytes, alignment);
+
+    p = reallocate(mr, check, nullptr, 0, 100, alignment);
+    fill(p, 100, 3);
+    bytes = 100;
+    if (pmrheap::resize(mr, p, 100, 10, alignment)) {
+      bytes = 10;
+      expect_filled(check, "resize 100 -> 10", p, 10, alignment, 3);
+    }
+    mr.deallocate(p, bytes, alignment);
+  }
+  finish(mr);
+}
+
+void check_large_alignment(std::pmr::memory_resource& mr) {
+  constexpr const char* check = "check_large_alignment";
+  constexpr std::size_t alignment = platform::page_size_min / 2;
+
+  void* p = allocate(mr, check, 500, alignment);
+  fill(p, 500, 4);
+  std::size_t bytes = 500;
+  if (pmrheap::resize(mr, p, 500, 100, alignment)) bytes = 100;
+  p = reallocate(mr, check, p, bytes, 5000, alignment);
+  expect_filled(check, "reallocate to 5000", p, bytes, alignment, 4);
+  fill(p, 5000, 5);
+  bytes = 5000;
+  if (pmrheap::resize(mr, p, 5000, 10, alignment)) bytes = 10;
+  p = reallocate(mr, check, p, bytes, 20000, alignment);
+  expect_filled(check, "reallocate to 20000", p, bytes, alignment, 5);
+  mr.deallocate(p, 20000, alignment);
+  finish(mr);
+}
+
+void check_aligned_shrink(std::pmr::memory_resource& mr) {
+  constexpr const char* check = "check_aligned_shrink";
+  const std::size_t page = platform::page_size();
+  const std::size_t bytes = 2 * page + 50;
+  constexpr std::size_t alignment = 16;
+
+  // Keep a block that is not 32-page aligned: Windows hands out 64 KiB-aligned (16-page) ranges,
+  // and the shrink below must not depend on a lucky alignment.
+  std::array<void*, 64> stash{};
+  std::size_t stashed = 0;
+  void* p = allocate(mr, check, bytes, alignment);
+  while (detail::is_aligned(p, 32 * page)) {
+    if (stashed == stash.size()) fail(check, "64 blocks in a row were 32-page aligned");
+    stash[stashed++] = p;
+    p = allocate(mr, check, bytes, alignment);
+  }
+  while (stashed > 0) mr.deallocate(stash[--stashed], bytes, alignment);
+
+  auto* b = static_cast<unsigned char*>(p);
+  b[0] = 0x12;
+  b[60] = 0x34;
+  p = reallocate(mr, check, p, bytes, bytes / 2, alignment);
+  b = static_cast<unsigned char*>(p);
+  if (b[0] != 0x12 || b[60] != 0x34)
+    fail(check, fmt::format("bytes 0 and 60 changed when {} bytes were reallocated to {}", bytes, bytes / 2));
+  mr.deallocate(p, bytes / 2, alignment);
+  finish(mr);
+}
+
+void check_many_aligned(std::pmr::memory_resource& mr) {
+  constexpr const char* check = "check_many_aligned";
+  constexpr std::size_t count = 8;
+  for (std::size_t alignment = 1; alignment <= platform::page_size_min / 2; alignment *= 2) {
+    std::array<void*, count> blocks{};
+    std::array<std::size_t, count> sizes{};
+    for (std::size_t i = 0; i < count; ++i) {
+      sizes[i] = alignment * (i % 3 + 1) + 8 * i + 1;
+      blocks[i] = allocate(mr, check, sizes[i], alignment);
+      fill(blocks[i], sizes[i], static_cast<unsigned>(i));
+    }
+    for (std::size_t i = 0; i < count; ++i)
+      expect_filled(check, "allocating the other blocks", blocks[i], sizes[i], alignment, static_cast<unsigned>(i));
+    for (std::size_t i : {3, 0, 7, 5, 1, 6, 2, 4}) mr.deallocate(blocks[i], sizes[i], alignment);
+  }
+  finish(mr);
+}
+
+void check_conformance(std::pmr::memory_resource& mr) {
+  check_basic(mr);
+  check_aligned(mr);
+  check_large_alignment(mr);
+  check_aligned_shrink(mr);
+  check_many_aligned(mr);
+}
+
+// ---- validating_resource ----------------------------------------------------------------------
+
+validating_resource::~validating_resource() = default;
+
+void validating_resource::check() const {
+  std::lock_guard lock(mutex_);
+  throw_if_violated();
+}
+
+std::size_t validating_resource::live_blocks() const {
+  std::lock_guard lock(mutex_);
+  return live_.size();
+}
+
+void validating_resource::throw_if_violated() const {
+  if (!violation_.empty()) throw conformance_error(violation_);
+}
+
+void validating_resource::record(std::string violation) noexcept {
+  if (violation_.empty()) violation_ = std::move(violation);
+}
+
+std::string validating_resource::admit(void* p, std::size_t bytes, std::size_t alignment, const char* operation) {
+  if (p == nullptr) return fmt::format("validating_resource: {}({}, {}) returned null", operation, bytes, alignment);
+  if (!detail::is_aligned(p, alignment))
+    return fmt::format("validating_resource: {}({}, {}) returned {}, not aligned to {}", operation, bytes, alignment, p,
+                       alignment);
+  if (reinterpret_cast<std::uintptr_t>(p) > ~std::uintptr_t{0} - bytes)
+    return fmt::format("validating_resource: {}({}, {}) returned {}, a block that wraps the address space", operation,
+                       bytes, alignment, p);
+  const auto* begin = static_cast<const std::byte*>(p);
+  auto next = live_.lower_bound(begin);
+  if (next != live_.end() && next->first < begin + bytes)
+    return fmt::format("validating_resource: {}({}, {}) returned {}, overlapping the live block at {}", operation,
+                       bytes, alignment, p, static_cast<const void*>(next->first));
+  if (next != live_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second.bytes > begin)
+      return fmt::format("validating_resource: {}({}, {}) returned {}, inside the live block at {} of {} bytes",
+                         operation, bytes, alignment, p, static_cast<const void*>(prev->first), prev->second.bytes);
+  }
+  live_.emplace(begin, block{bytes, alignment});
+  return {};
+}
+
+std::string validating_resource::find_live(void* p, std::size_t bytes, std::size_t alignment,
+                                           const char* operation) const {
+  auto it = live_.find(static_cast<const std::byte*>(p));
+  if (it == live_.end())
+    return fmt::format("validating_resource: {}({}, {} bytes) names no live block", operation, p, bytes);
+  if (it->second.bytes != bytes || it->second.alignment != alignment)
+    return fmt::format("validating_resource: {}({}) with {} bytes, alignment {}; the block has {} bytes, alignment {}",
+                       operation, p, bytes, alignment, it->second.bytes, it->second.alignment);
+  return {};
+}
+
+void* validating_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (!detail::is_pow2(alignment)) throw_allocation_failure(bytes, alignment);
+  std::lock_guard lock(mutex_);
+  throw_if_violated();
+  void* const p = upstream_->allocate(bytes, alignment);
+  if (bytes == 0) {
+    if (p == nullptr || !detail::is_aligned(p, alignment))
+      throw conformance_error(fmt::format("validating_resource: allocate(0, {}) returned {}", alignment, p));
+    return p;
+  }
+  if (std::string violation = admit(p, bytes, alignment, "allocate"); !violation.empty())
+    throw conformance_error(violation);
+  return p;
+}
+
+void* validating_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  std::lock_guard lock(mutex_);
+  void* const p = pmrheap::try_allocate(*upstream_, bytes, alignment);
+  if (p != nullptr) record(admit(p, bytes, alignment, "try_allocate"));
+  return p;
+}
+
+void validating_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  std::lock_guard lock(mutex_);
+  if (bytes != 0) {
+    if (std::string violation = find_live(p, bytes, alignment, "deallocate"); !violation.empty()) {
+      // Throwing while another exception unwinds would terminate; keep it for check() instead.
+      if (std::uncaught_exceptions() > 0) return record(std::move(violation));
+      throw conformance_error(violation);
+    }
+    live_.erase(static_cast<const std::byte*>(p));
+  }
+  upstream_->deallocate(p, bytes, alignment);
+}
+
+bool validating_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
+                                    std::size_t alignment) noexcept {
+  std::lock_guard lock(mutex_);
+  if (std::string violation = find_live(p, old_bytes, alignment, "resize"); !violation.empty()) {
+    record(std::move(violation));
+    return false;
+  }
+  if (!pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment)) return false;
+  live_.erase(static_cast<const std::byte*>(p));
+  record(admit(p, new_bytes, alignment, "resize"));
+  return true;
+}
+
+void* validating_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
+                                    std::size_t alignment) noexcept {
+  std::lock_guard lock(mutex_);
+  if (std::string violation = find_live(p, old_bytes, alignment, "remap"); !violation.empty()) {
+    record(std::move(violation));
+    return nullptr;
+  }
+  void* const q = pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+  if (q == nullptr) return nullptr;
+  live_.erase(static_cast<const std::byte*>(p));
+  record(admit(q, new_bytes, alignment, "remap"));
+  return q;
+}
+
+}  // namespace pmrheap::testing
