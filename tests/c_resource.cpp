@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// Tests include/pmrheap/c_resource.hpp (docs/resources.md#c_resource).
+#include "pmrheap/c_resource.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <memory_resource>
+#include <thread>
+#include <vector>
+
+#include "pmrheap/testing.hpp"
+#include "support/contract.hpp"
+
+using pmrheap::c_resource;
+using pmrheap::detail::is_aligned;
+
+TEST_CASE("c_resource: conformance") {
+  c_resource c;
+  pmrheap::testing::validating_resource v(&c);
+  pmrheap::testing::check_conformance(v);
+  CHECK(v.live_blocks() == 0);
+}
+
+TEST_CASE("c_resource: bad input") {
+  c_resource c;
+  pmrheap::test::check_contract(c);
+}
+
+// C only aligns blocks big enough for a max_align_t object; tiny requests are padded for that.
+TEST_CASE("c_resource: every alignment up to 4096 holds, even for 1-byte blocks") {
+  c_resource c;
+  for (std::size_t alignment = 1; alignment <= 4096; alignment *= 2) {
+    for (std::size_t bytes : {std::size_t{1}, std::size_t{7}, std::size_t{100}}) {
+      CAPTURE(alignment);
+      CAPTURE(bytes);
+      void* p = c.allocate(bytes, alignment);
+      CHECK(is_aligned(p, alignment));
+      std::memset(p, 1, bytes);
+      c.deallocate(p, bytes, alignment);
+    }
+  }
+}
+
+TEST_CASE("c_resource: shrinking in place always works; growth within the usable size") {
+  c_resource c;
+  void* p = c.allocate(1000, 16);
+  CHECK(c.resize(p, 1000, 1, 16));
+  CHECK(c.resize(p, 1, 1000, 16));  // back within the block malloc gave us
+  CHECK_FALSE(c.resize(p, 1000, std::size_t{1} << 30, 16));
+  c.deallocate(p, 1000, 16);
+
+  void* q = c.allocate(1000, 256);  // posix_memalign strategy
+  CHECK(c.resize(q, 1000, 10, 256));
+  CHECK(c.resize(q, 10, 1000, 256));
+  CHECK_FALSE(c.resize(q, 1000, std::size_t{1} << 30, 256));
+  c.deallocate(q, 1000, 256);
+}
+
+TEST_CASE("c_resource: remap uses realloc for malloc-aligned blocks, never for over-aligned ones") {
+  c_resource c;
+  auto* p = static_cast<unsigned char*>(c.allocate(64, 8));
+  for (int i = 0; i < 64; ++i) p[i] = static_cast<unsigned char>(i);
+  auto* q = static_cast<unsigned char*>(c.remap(p, 64, 1 << 20, 8));
+  REQUIRE(q != nullptr);
+  for (int i = 0; i < 64; ++i) REQUIRE(q[i] == i);
+  c.deallocate(q, 1 << 20, 8);
+
+  void* a = c.allocate(64, 64);
+  CHECK(c.remap(a, 64, 1 << 20, 64) == nullptr);
+  c.deallocate(a, 64, 64);
+}
+
+TEST_CASE("c_resource: stateless; instance() is shared and equal to any instance") {
+  c_resource a;
+  c_resource b;
+  CHECK(a.is_equal(b));
+  CHECK(c_resource::instance() == c_resource::instance());
+  CHECK(c_resource::instance()->is_equal(a));
+  CHECK_FALSE(a.is_equal(*std::pmr::new_delete_resource()));
+  // A block from one instance can go back through another.
+  void* p = a.allocate(32);
+  b.deallocate(p, 32);
+}
+
+TEST_CASE("c_resource: drives std::pmr containers") {
+  std::pmr::vector<std::pmr::string> v(c_resource::instance());
+  for (int i = 0; i < 1000; ++i) v.emplace_back(std::string(40, static_cast<char>('a' + i % 26)));
+  CHECK(v.size() == 1000);
+  CHECK(v[999][0] == static_cast<char>('a' + 999 % 26));
+  CHECK(v.get_allocator().resource() == c_resource::instance());
+}
+
+TEST_CASE("c_resource: safe from several threads") {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      c_resource& c = *c_resource::instance();
+      for (int i = 0; i < 5000; ++i) {
+        const std::size_t alignment = std::size_t{1} << (i % 8);
+        void* p = c.allocate(static_cast<std::size_t>(i % 300) + 1, alignment);
+        std::memset(p, i & 0xff, static_cast<std::size_t>(i % 300) + 1);
+        p = pmrheap::reallocate(c, p, static_cast<std::size_t>(i % 300) + 1, 600, alignment);
+        c.deallocate(p, 600, alignment);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(threads.size() == 4);
+}
