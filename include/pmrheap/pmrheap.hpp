@@ -6,6 +6,7 @@
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
+#include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
