@@ -1,9 +1,21 @@
 // SPDX-License-Identifier: MIT
 // c_resource. The C library differs by platform in two places, kept together at the top: how to
 // allocate over-aligned blocks and how to ask a block's usable size.
+//
+// Design notes. The strategy is a function of the alignment alone, so deallocate, resize and remap
+// (which receive the allocation's alignment) always agree with allocate, and malloc-aligned blocks
+// carry no header:
+//   alignment <= alignof(max_align_t)  malloc, tiny requests padded to max_align_t;
+//   alignment <= 256                   malloc(bytes + alignment), the malloc pointer stored in the
+//                                      word before the aligned block (Zig's manual_align);
+//   larger                             posix_memalign / _aligned_malloc.
+// The middle band exists because glibc's posix_memalign costs 7-8x a malloc at alignment 64 while
+// the header costs one malloc; above 256 bytes the padding (up to `alignment` bytes per block)
+// would outweigh that, and posix_memalign's cost falls relative to the block anyway.
 #include "pmrheap/c_resource.hpp"
 
 #include <cstdlib>
+#include <cstring>
 
 #if defined(_WIN32)
 #  include <malloc.h>
@@ -19,46 +31,82 @@ namespace pmrheap {
 namespace {
 
 constexpr std::size_t malloc_alignment = alignof(std::max_align_t);
+constexpr std::size_t header_alignment_max = 256;
 
-// malloc strategy for alignments C guarantees, an aligned allocator above that. Deciding from the
-// alignment alone means deallocate, resize and remap, which receive the same alignment, always
-// agree with allocate without a header.
-bool uses_malloc(std::size_t alignment) noexcept { return alignment <= malloc_alignment; }
+enum class strategy { malloc, header, aligned };
 
-void* aligned_alloc_block(std::size_t bytes, std::size_t alignment) noexcept {
-#if defined(_WIN32)
-  return ::_aligned_malloc(bytes, alignment);
-#else
-  void* p = nullptr;
-  const std::size_t a = alignment < sizeof(void*) ? sizeof(void*) : alignment;
-  return ::posix_memalign(&p, a, bytes) == 0 ? p : nullptr;
-#endif
-}
-
-void free_block(void* p, std::size_t alignment) noexcept {
-#if defined(_WIN32)
-  if (!uses_malloc(alignment)) return ::_aligned_free(p);
-#else
-  static_cast<void>(alignment);
-#endif
-  std::free(p);
-}
-
-std::size_t usable_size(void* p, std::size_t alignment) noexcept {
-#if defined(_WIN32)
-  return uses_malloc(alignment) ? ::_msize(p) : ::_aligned_msize(p, alignment, 0);
-#elif defined(__APPLE__)
-  static_cast<void>(alignment);
-  return ::malloc_size(p);
-#else
-  static_cast<void>(alignment);
-  return ::malloc_usable_size(p);
-#endif
+strategy strategy_for(std::size_t alignment) noexcept {
+  if (alignment <= malloc_alignment) return strategy::malloc;
+  return alignment <= header_alignment_max ? strategy::header : strategy::aligned;
 }
 
 // C only promises max_align_t alignment for blocks large enough to hold such an object, so tiny
 // requests are padded.
 std::size_t padded(std::size_t bytes) noexcept { return bytes < malloc_alignment ? malloc_alignment : bytes; }
+
+// malloc's result is a multiple of malloc_alignment (>= a pointer), and `alignment` is a larger
+// power of two, so the first aligned address at least a pointer past it is at most `alignment`
+// bytes in: malloc(bytes + alignment) always has room for the header and the block.
+void* header_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  std::size_t total = 0;
+  if (!detail::checked_add(bytes, alignment, total)) return nullptr;
+  auto* const raw = static_cast<std::byte*>(std::malloc(total));
+  if (raw == nullptr) return nullptr;
+  std::byte* const block = raw + sizeof(void*) + detail::align_offset(raw + sizeof(void*), alignment);
+  std::memcpy(block - sizeof(void*), &raw, sizeof raw);
+  return block;
+}
+
+std::byte* header_raw(void* block) noexcept {
+  std::byte* raw = nullptr;
+  std::memcpy(&raw, static_cast<std::byte*>(block) - sizeof(void*), sizeof raw);
+  return raw;
+}
+
+void* aligned_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+#if defined(_WIN32)
+  return ::_aligned_malloc(bytes, alignment);
+#else
+  void* p = nullptr;
+  return ::posix_memalign(&p, alignment, bytes) == 0 ? p : nullptr;
+#endif
+}
+
+void aligned_free(void* p) noexcept {
+#if defined(_WIN32)
+  ::_aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
+
+std::size_t malloc_usable(void* raw) noexcept {
+#if defined(_WIN32)
+  return ::_msize(raw);
+#elif defined(__APPLE__)
+  return ::malloc_size(raw);
+#else
+  return ::malloc_usable_size(raw);
+#endif
+}
+
+std::size_t usable_size(void* p, std::size_t alignment) noexcept {
+  switch (strategy_for(alignment)) {
+    case strategy::malloc:
+      return malloc_usable(p);
+    case strategy::header: {
+      std::byte* const raw = header_raw(p);
+      return malloc_usable(raw) - static_cast<std::size_t>(static_cast<std::byte*>(p) - raw);
+    }
+    case strategy::aligned:
+#if defined(_WIN32)
+      return ::_aligned_msize(p, alignment, 0);
+#else
+      return malloc_usable(p);
+#endif
+  }
+  return 0;
+}
 
 constinit detail::immortal<c_resource> global_c_resource;
 
@@ -67,14 +115,32 @@ constinit detail::immortal<c_resource> global_c_resource;
 c_resource* c_resource::instance() noexcept { return &global_c_resource.value; }
 
 void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
-  void* const p = uses_malloc(alignment) ? std::malloc(padded(bytes)) : aligned_alloc_block(bytes, alignment);
+  void* p = nullptr;
+  switch (strategy_for(alignment)) {
+    case strategy::malloc:
+      p = std::malloc(padded(bytes));
+      break;
+    case strategy::header:
+      p = header_allocate(bytes, alignment);
+      break;
+    case strategy::aligned:
+      p = aligned_allocate(bytes, alignment);
+      break;
+  }
   PMRHEAP_ASSERT(p == nullptr || detail::is_aligned(p, alignment), "the C heap must honour the alignment");
   return p;
 }
 
 void c_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
   if (bytes == 0) return;  // The empty block was never malloc'd.
-  free_block(p, alignment);
+  switch (strategy_for(alignment)) {
+    case strategy::malloc:
+      return std::free(p);
+    case strategy::header:
+      return std::free(header_raw(p));
+    case strategy::aligned:
+      return aligned_free(p);
+  }
 }
 
 bool c_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {
@@ -83,7 +149,8 @@ bool c_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes
 
 void* c_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {
   if (do_resize(p, old_bytes, new_bytes, alignment)) return p;
-  if (!uses_malloc(alignment)) return nullptr;
+  // realloc keeps malloc's alignment only; header and aligned blocks could lose theirs.
+  if (strategy_for(alignment) != strategy::malloc) return nullptr;
   void* const moved = std::realloc(p, padded(new_bytes));
   PMRHEAP_ASSERT(moved == nullptr || detail::is_aligned(moved, alignment), "realloc must keep malloc's alignment");
   return moved;

@@ -50,11 +50,22 @@ TEST_CASE("c_resource: shrinking in place always works; growth within the usable
   CHECK_FALSE(c.resize(p, 1000, std::size_t{1} << 30, 16));
   c.deallocate(p, 1000, 16);
 
-  void* q = c.allocate(1000, 256);  // posix_memalign strategy
-  CHECK(c.resize(q, 1000, 10, 256));
-  CHECK(c.resize(q, 10, 1000, 256));
-  CHECK_FALSE(c.resize(q, 1000, std::size_t{1} << 30, 256));
-  c.deallocate(q, 1000, 256);
+  // 64 and 256: malloc + header word; 4096: posix_memalign. Growth stays within what is usable
+  // behind the aligned start, never into the next block.
+  for (std::size_t alignment : {std::size_t{64}, std::size_t{256}, std::size_t{4096}}) {
+    CAPTURE(alignment);
+    auto* q = static_cast<unsigned char*>(c.allocate(1000, alignment));
+    std::memset(q, 0x21, 1000);
+    CHECK(c.resize(q, 1000, 10, alignment));
+    CHECK(c.resize(q, 10, 1000, alignment));
+    CHECK_FALSE(c.resize(q, 1000, std::size_t{1} << 30, alignment));
+    std::size_t grown = 1000;
+    while (c.resize(q, grown, grown + 1, alignment)) ++grown;  // the whole usable tail is ours
+    std::memset(q, 0x22, grown);
+    CHECK(grown >= 1000);
+    CHECK(grown < 1000 + 2 * alignment + 64);
+    c.deallocate(q, grown, alignment);
+  }
 }
 
 TEST_CASE("c_resource: remap uses realloc for malloc-aligned blocks, never for over-aligned ones") {
