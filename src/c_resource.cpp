@@ -131,6 +131,17 @@ void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noex
   return p;
 }
 
+// resource::do_allocate would reach do_try_allocate through a second virtual call; malloc costs
+// ~10 ns, so that call alone is 10-20 %. Valid arguments go straight to the hook.
+void* c_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  if (!detail::is_pow2(alignment) || bytes == 0) [[unlikely]]
+    return resource::do_allocate(bytes, alignment);
+  void* const p = c_resource::do_try_allocate(bytes, alignment);
+  if (p == nullptr) [[unlikely]]
+    throw_allocation_failure(bytes, alignment);
+  return p;
+}
+
 void c_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
   if (bytes == 0) return;  // The empty block was never malloc'd.
   switch (strategy_for(alignment)) {

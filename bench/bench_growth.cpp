@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+// Workload 4: a buffer grown from 4 KiB by doubling to PMRHEAP_BENCH_GROWTH_MAX (default 1 GiB),
+// every new byte written. pmrheap::reallocate on page_resource (mremap) and on c_resource
+// (realloc) against raw mremap, realloc, and allocate + copy + free.
+#include <cstring>
+#include <sys/mman.h>
+
+#include "common.hpp"
+#include "pmrheap/c_resource.hpp"
+#include "pmrheap/page_resource.hpp"
+
+namespace {
+
+const std::size_t growth_max = pmrheap::bench::env_size("PMRHEAP_BENCH_GROWTH_MAX", std::size_t{1} << 30);
+constexpr std::size_t start = 4096;
+
+void grow_reallocate(benchmark::State& state, std::pmr::memory_resource* mr) {
+  for (auto _ : state) {
+    std::size_t bytes = start;
+    auto* p = static_cast<unsigned char*>(mr->allocate(bytes));
+    std::memset(p, 1, bytes);
+    while (bytes < growth_max) {
+      p = static_cast<unsigned char*>(pmrheap::reallocate(*mr, p, bytes, 2 * bytes));
+      std::memset(p + bytes, 1, bytes);
+      bytes *= 2;
+    }
+    benchmark::DoNotOptimize(p);
+    mr->deallocate(p, bytes);
+  }
+}
+
+// The copy every pmr container pays: allocate the new block, copy, free the old.
+void grow_copy(benchmark::State& state) {
+  std::pmr::memory_resource* mr = pmrheap::page_resource::instance();
+  for (auto _ : state) {
+    std::size_t bytes = start;
+    auto* p = static_cast<unsigned char*>(mr->allocate(bytes));
+    std::memset(p, 1, bytes);
+    while (bytes < growth_max) {
+      auto* q = static_cast<unsigned char*>(mr->allocate(2 * bytes));
+      std::memcpy(q, p, bytes);
+      mr->deallocate(p, bytes);
+      p = q;
+      std::memset(p + bytes, 1, bytes);
+      bytes *= 2;
+    }
+    benchmark::DoNotOptimize(p);
+    mr->deallocate(p, bytes);
+  }
+}
+
+void grow_mremap(benchmark::State& state) {
+  for (auto _ : state) {
+    std::size_t bytes = start;
+    auto* p =
+        static_cast<unsigned char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    std::memset(p, 1, bytes);
+    while (bytes < growth_max) {
+      p = static_cast<unsigned char*>(::mremap(p, bytes, 2 * bytes, MREMAP_MAYMOVE));
+      std::memset(p + bytes, 1, bytes);
+      bytes *= 2;
+    }
+    benchmark::DoNotOptimize(p);
+    ::munmap(p, bytes);
+  }
+}
+
+void grow_realloc(benchmark::State& state) {
+  for (auto _ : state) {
+    std::size_t bytes = start;
+    auto* p = static_cast<unsigned char*>(std::malloc(bytes));
+    std::memset(p, 1, bytes);
+    while (bytes < growth_max) {
+      p = static_cast<unsigned char*>(std::realloc(p, 2 * bytes));
+      std::memset(p + bytes, 1, bytes);
+      bytes *= 2;
+    }
+    benchmark::DoNotOptimize(p);
+    std::free(p);
+  }
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(grow_reallocate, page, pmrheap::page_resource::instance())
+    ->Name("growth/page_resource")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(grow_reallocate, c, pmrheap::c_resource::instance())
+    ->Name("growth/c_resource")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK(grow_mremap)->Name("growth/mremap")->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(grow_realloc)->Name("growth/realloc")->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(grow_copy)->Name("growth/allocate_copy_free")->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_MAIN();

@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Turns Google Benchmark JSON files into docs/benchmarks.md and PNG charts.
+
+Every ratio compares two benchmarks measured in the same process: per process, the median of the
+case's repetitions over the median of the reference's; the report quotes the median of those
+per-process ratios and their [min-max]. Absolute times are medians too, with the spread (min-max
+over every repetition) beside them.
+"""
+import glob
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# family: (title, unit label, divisor of the per-iteration time, reference chooser, note)
+FAMILIES = [
+    ("small", "1. 2^20 small allocations (8-128 B) through `memory_resource*`, then release", "ns/alloc", 2**20, "inline_bump",
+     "Construction and release of the resource are inside each iteration."),
+    ("vector", "2. 2^20 `push_back` of `int`", "ns/push_back", 2**20, "std_vector",
+     "`buffers`: distinct data() addresses seen while growing; `peak`: bytes held from the upstream or the OS at peak, as a multiple of the 4 MiB payload."),
+    ("pages", "3a. Map + unmap pairs (untouched)", "ns/pair", 1, "mmap", "Reference: raw mmap/munmap of the same size."),
+    ("aligned", "3b. 2 MiB blocks aligned to 2 MiB", "ns/pair", 1, "hand_trim", "Reference: mmap 4 MiB - 4 KiB, munmap both ends by hand."),
+    ("growth", "4. A buffer grown from 4 KiB by doubling, every byte written", "ms/growth", 1e6, "mremap", "Reference: raw mremap(MREMAP_MAYMOVE)."),
+    ("c", "5. Allocate + deallocate pairs on the C heap", "ns/pair", 1, "malloc/64/16", "Reference: malloc(64)/free."),
+    ("fallback", "6. A small vector of strings on a stack buffer", "ns/build", 1, "std_monotonic_stack", "Reference: std monotonic_buffer_resource over a stack buffer."),
+    ("debug", "7. Debug and synchronized wrappers", "ns/pair", 1, "c_resource", "Reference: c_resource allocate + deallocate."),
+]
+
+# (description, case, reference, comparison, bound); a ratio case/reference, or a counter check.
+TARGETS = [
+    ("(1) arena_resource <= 1.15x the minimal virtual bump resource", "small/arena_resource", "small/virtual_bump", "<=", 1.15),
+    ("(1) arena_resource <= 0.7x std monotonic", "small/arena_resource", "small/std_monotonic", "<=", 0.7),
+    ("(1) arena_resource through its final type <= 1.5x the inline bump pointer", "small/arena_concrete", "small/inline_bump", "<=", 1.5),
+    ("(2) Boost vector on virtual_arena_resource: time <= plain std::vector", "vector/boost_virtual_arena", "vector/std_vector", "<=", 1.0),
+    ("(2) Boost vector on arena_resource: time <= std::pmr::vector on monotonic", "vector/boost_arena", "vector/pmr_vector_monotonic", "<=", 1.0),
+    ("(3) page_resource 4 KiB <= 1.1x raw mmap/munmap", "pages/page_resource/4096", "pages/mmap/4096", "<=", 1.1),
+    ("(3) page_resource 64 KiB <= 1.1x raw mmap/munmap", "pages/page_resource/65536", "pages/mmap/65536", "<=", 1.1),
+    ("(3) page_resource 1 MiB <= 1.1x raw mmap/munmap", "pages/page_resource/1048576", "pages/mmap/1048576", "<=", 1.1),
+    ("(3) page_resource 16 MiB <= 1.1x raw mmap/munmap", "pages/page_resource/16777216", "pages/mmap/16777216", "<=", 1.1),
+    ("(3) 2 MiB-aligned page_resource <= 1.1x hand-written trim", "aligned/page_resource", "aligned/hand_trim", "<=", 1.1),
+    ("(4) reallocate on page_resource <= 1.1x raw mremap", "growth/page_resource", "growth/mremap", "<=", 1.1),
+    ("(4) reallocate on page_resource >= 1.8x faster than allocate + copy + free", "growth/allocate_copy_free", "growth/page_resource", ">=", 1.8),
+    ("(4) with huge-page advice <= 0.5x raw mremap without it", "growth/page_resource_huge", "growth/mremap", "<=", 0.5),
+    ("(5) c_resource <= 1.1x malloc/free (alignment 16)", "c/c_resource/64/16", "c/malloc/64/16", "<=", 1.1),
+    ("(5) c_resource at alignment 64 <= 2x malloc", "c/c_resource/64/64", "c/malloc/64/16", "<=", 2.0),
+    ("(6) stack_fallback_resource <= 1.0x the std monotonic-on-stack idiom", "fallback/stack_fallback", "fallback/std_monotonic_stack", "<=", 1.0),
+    ("(7) debug_resource, traces off <= 3x c_resource", "debug/debug_resource_notrace", "debug/c_resource", "<=", 3.0),
+]
+COUNTER_TARGETS = [
+    ("(2) Boost vector on virtual_arena_resource never moves (1 buffer)", "vector/boost_virtual_arena", "buffers", "<=", 1.0),
+    ("(2) Boost vector on virtual_arena_resource: peak <= 1.05x payload", "vector/boost_virtual_arena", "peak_ratio", "<=", 1.05),
+]
+
+TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def load(results_dir):
+    """{run: {name: {"times": [ns...], "counters": {...}}}} and one context."""
+    runs = defaultdict(lambda: defaultdict(lambda: {"times": [], "counters": {}}))
+    context = {}
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        run = path.rsplit(".", 2)[-2]
+        with open(path) as f:
+            data = json.load(f)
+        context = data.get("context", context)
+        for b in data["benchmarks"]:
+            if b.get("run_type") != "iteration" or b.get("error_occurred"):
+                continue
+            # Drop Google Benchmark's run-setting suffixes ("/iterations:1", "/real_time").
+            name = re.sub(r"/(iterations|repeats|min_time|threads):[^/]*|/real_time|/manual_time", "", b["run_name"])
+            entry = runs[run][name]
+            entry["times"].append(b["real_time"] * TO_NS[b.get("time_unit", "ns")])
+            for k in ("buffers", "peak_bytes", "payload_bytes"):
+                if k in b:
+                    entry["counters"][k] = b[k]
+    return runs, context
+
+
+def family_of(name):
+    return name.split("/", 1)[0]
+
+
+def per_run_medians(runs, name):
+    return [statistics.median(r[name]["times"]) for r in runs.values() if name in r and r[name]["times"]]
+
+
+def ratio(runs, case, ref):
+    values = []
+    for r in runs.values():
+        if case in r and ref in r and r[case]["times"] and r[ref]["times"]:
+            values.append(statistics.median(r[case]["times"]) / statistics.median(r[ref]["times"]))
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def reference_for(name, ref):
+    """The reference of `name`: the family's reference with the same arguments where it has them."""
+    fam, rest = name.split("/", 1)
+    if "/" in ref:
+        return f"{fam}/{ref}"
+    args = rest.split("/", 1)[1] if "/" in rest else ""
+    return f"{fam}/{ref}" + (f"/{args}" if args else "")
+
+
+def fmt_time(ns, div):
+    v = ns / div
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
+def machine(context):
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        gxx = "g++"
+    return (f"{cpu}, {context.get('num_cpus', os.cpu_count())} CPUs, Linux {platform.release()}; {gxx}, "
+            f"-O3 release build (meson buildtype=release); Google Benchmark, library built as "
+            f"{context.get('library_build_type', '?')}; date {context.get('date', '?')}")
+
+
+def chart(runs, names, ref, fam, path, unit_title):
+    rows = []
+    for n in names:
+        r = ratio(runs, n, reference_for(n, ref))
+        if r:
+            rows.append((n.split("/", 1)[1], r))
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    labels = [r[0] for r in rows]
+    med = [r[1][0] for r in rows]
+    lo = [r[1][0] - r[1][1] for r in rows]
+    hi = [r[1][2] - r[1][0] for r in rows]
+    ax.barh(labels, med, xerr=[lo, hi], color="#4a7ab5", capsize=3)
+    ax.axvline(1.0, color="grey", linewidth=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"time relative to the reference ({unit_title}); whiskers: min-max over processes")
+    ax.set_xscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def main():
+    results_dir, out_dir = sys.argv[1], sys.argv[2]
+    quick = "--quick" in sys.argv
+    runs, context = load(results_dir)
+    names = sorted({n for r in runs.values() for n in r})
+    chart_dir = os.path.join(out_dir, "bench")
+    os.makedirs(chart_dir, exist_ok=True)
+
+    lines = ["# Benchmarks", "",
+             "Generated by `./scripts/bench`" + (" --quick (short runs: indicative only)" if quick else "") +
+             f" from {len(runs)} process(es) per benchmark executable; do not edit by hand.", "",
+             f"Machine: {machine(context)}.", "",
+             "How to read: each benchmark runs with random interleaving of its repetitions, pinned to one core. "
+             "**median** is the median over processes of each process's median; **spread** is min-max over all "
+             "repetitions; **ratio** is the median over processes of (case median / reference median in the same "
+             "process), with [min-max] over processes. The machine is a shared 2-vCPU VM: absolute times move by "
+             "1.5x between runs; ratios are the numbers to quote.", ""]
+
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for desc, case, ref, op, bound in TARGETS:
+        r = ratio(runs, case, ref)
+        if r is None:
+            lines.append(f"| {desc} | not measured: `{case}` or `{ref}` missing | - |")
+            continue
+        met = r[0] <= bound if op == "<=" else r[0] >= bound
+        lines.append(f"| {desc} | {r[0]:.2f}x [{r[1]:.2f}-{r[2]:.2f}] | {'yes' if met else '**no**'} |")
+    for desc, case, counter, op, bound in COUNTER_TARGETS:
+        vals = [r[case]["counters"] for r in runs.values() if case in r]
+        if not vals:
+            lines.append(f"| {desc} | not measured: `{case}` missing | - |")
+            continue
+        c = vals[0]
+        v = c.get("peak_bytes", 0) / c["payload_bytes"] if counter == "peak_ratio" else c.get(counter, 0)
+        met = v <= bound if op == "<=" else v >= bound
+        lines.append(f"| {desc} | {v:.3g} | {'yes' if met else '**no**'} |")
+    lines.append("")
+
+    for fam, title, unit, div, ref, note in FAMILIES:
+        fam_names = [n for n in names if family_of(n) == fam]
+        fam_names.sort(key=lambda n: (n != reference_for(n, ref), n))
+        if not fam_names:
+            continue
+        lines += [f"## {title}", "", note, ""]
+        has_counters = any(runs[r][n]["counters"] for r in runs for n in fam_names if n in runs[r])
+        head = f"| case | median {unit} | spread | ratio vs reference |"
+        sep = "|---|---:|---|---:|"
+        if has_counters:
+            head += " buffers | peak / payload |"
+            sep += "---:|---:|"
+        lines += [head, sep]
+        for n in fam_names:
+            meds = per_run_medians(runs, n)
+            every = [t for r in runs.values() if n in r for t in r[n]["times"]]
+            rref = reference_for(n, ref)
+            rr = ratio(runs, n, rref)
+            rtxt = "reference" if n == rref else (f"{rr[0]:.2f}x [{rr[1]:.2f}-{rr[2]:.2f}]" if rr else "-")
+            row = (f"| `{n.split('/', 1)[1]}` | {fmt_time(statistics.median(meds), div)} | "
+                   f"{fmt_time(min(every), div)}-{fmt_time(max(every), div)} | {rtxt} |")
+            if has_counters:
+                c = next((r[n]["counters"] for r in runs.values() if n in r), {})
+                if c:
+                    row += f" {c.get('buffers', 0):.0f} | {c.get('peak_bytes', 0) / c['payload_bytes']:.2f}x |"
+                else:
+                    row += " - | - |"
+            lines.append(row)
+        png = f"{fam}.png"
+        if chart(runs, fam_names, ref, fam, os.path.join(chart_dir, png), unit):
+            lines += ["", f"![{fam}](bench/{png})"]
+        lines.append("")
+
+    with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
