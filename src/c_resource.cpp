@@ -108,13 +108,7 @@ std::size_t usable_size(void* p, std::size_t alignment) noexcept {
   return 0;
 }
 
-constinit detail::immortal<c_resource> global_c_resource;
-
-}  // namespace
-
-c_resource* c_resource::instance() noexcept { return &global_c_resource.value; }
-
-void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+inline void* allocate_block(std::size_t bytes, std::size_t alignment) noexcept {
   void* p = nullptr;
   switch (strategy_for(alignment)) {
     case strategy::malloc:
@@ -131,12 +125,22 @@ void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noex
   return p;
 }
 
+constinit detail::immortal<c_resource> global_c_resource;
+
+}  // namespace
+
+c_resource* c_resource::instance() noexcept { return &global_c_resource.value; }
+
+void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  return allocate_block(bytes, alignment);
+}
+
 // resource::do_allocate would reach do_try_allocate through a second virtual call; malloc costs
 // ~10 ns, so that call alone is 10-20 %. Valid arguments go straight to the hook.
 void* c_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   if (!detail::is_pow2(alignment) || bytes == 0) [[unlikely]]
     return resource::do_allocate(bytes, alignment);
-  void* const p = c_resource::do_try_allocate(bytes, alignment);
+  void* const p = allocate_block(bytes, alignment);
   if (p == nullptr) [[unlikely]]
     throw_allocation_failure(bytes, alignment);
   return p;
