@@ -10,5 +10,6 @@
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/stack_fallback_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
