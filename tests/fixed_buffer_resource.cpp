@@ -343,9 +343,11 @@ TEST_CASE("concurrent_fixed_buffer_resource: four threads get disjoint, aligned 
 
 // Threads race to free, shrink and grow the top block, in a loop tight enough that CASes really
 // are lost. Shrinking must still always report success, no block may be handed to two threads,
-// and the free-space offset must stay consistent. The threads go on until they have seen enough
-// real contention (a fresh block that is already not the last) or a round limit; a thread that
-// finds the buffer used up by lost races stops, which is allowed.
+// and the free-space offset must stay consistent. Odd sizes make neighbouring blocks share ASan
+// granules (with byte-exact poisoning, as the plain resource does, ASan reports false
+// use-after-poison errors here). The threads go on until they have seen enough real contention
+// (a fresh block that is already not the last) or a round limit; a thread that finds the buffer
+// used up by lost races stops, which is allowed.
 TEST_CASE("concurrent_fixed_buffer_resource: racing frees, shrinks and growths of the last block") {
   concurrent_fixed_buffer_resource r(big_buffer);
   constexpr int thread_count = 4;
@@ -362,17 +364,22 @@ TEST_CASE("concurrent_fixed_buffer_resource: racing frees, shrinks and growths o
       while (ready.load() < thread_count) {
       }
       for (int i = 0; i < max_rounds && contended.load(std::memory_order_relaxed) < enough_contention; ++i) {
-        const std::uint64_t tag = (std::uint64_t(t) << 32) | std::uint32_t(i);
-        std::size_t words = i % 2 == 0 ? 2 : 4;
-        auto* p = static_cast<std::uint64_t*>(r.try_allocate(words * 8, 8));
+        // Odd sizes at alignment 1 in every other round, so that neighbours share ASan granules.
+        const auto tag = static_cast<unsigned char>(t * 64 + i % 64);  // distinct between threads
+        const std::size_t alignment = i % 2 == 0 ? 8 : 1;
+        std::size_t bytes = i % 2 == 0 ? 16 : static_cast<std::size_t>(5 + i % 17);
+        auto* p = static_cast<unsigned char*>(r.try_allocate(bytes, alignment));
         if (p == nullptr) break;
-        if (!r.is_last_allocation(p, words * 8)) contended.fetch_add(1, std::memory_order_relaxed);
-        std::fill(p, p + words, tag);
-        if (!r.resize(p, words * 8, words * 4, 8)) failed_shrinks.fetch_add(1);
-        words /= 2;
-        if (r.resize(p, words * 8, words * 8 + 8, 8)) p[words++] = tag;
-        if (std::any_of(p, p + words, [tag](std::uint64_t w) { return w != tag; })) corrupt.fetch_add(1);
-        r.deallocate(p, words * 8, 8);
+        if (!r.is_last_allocation(p, bytes)) contended.fetch_add(1, std::memory_order_relaxed);
+        std::memset(p, tag, bytes);
+        if (!r.resize(p, bytes, bytes / 2, alignment)) failed_shrinks.fetch_add(1);
+        bytes /= 2;
+        if (r.resize(p, bytes, bytes + 3, alignment)) {
+          std::memset(p + bytes, tag, 3);
+          bytes += 3;
+        }
+        if (std::any_of(p, p + bytes, [tag](unsigned char b) { return b != tag; })) corrupt.fetch_add(1);
+        r.deallocate(p, bytes, alignment);
       }
     });
   }
