@@ -74,6 +74,23 @@ void reallocate_section() {
   std::pmr::new_delete_resource()->deallocate(p, 200);
 }
 
+// A vector on a stack buffer: each time it outgrows its block it asks for one twice the size, and
+// once the buffer cannot hold that, the request goes to the fallback.
+void stack_fallback_section() {
+  heading("stack_fallback_resource: a stack buffer that spills into its fallback");
+  pmrheap::stack_fallback_resource<512> scratch(pmrheap::c_resource::instance());
+  std::pmr::vector<int> numbers(&scratch);
+  for (int i = 0; i < 200; ++i) {
+    const int* before = numbers.data();
+    numbers.push_back(i);
+    if (numbers.data() != before)
+      fmt::print("capacity {:>3} ints ({:>4} bytes): {}\n", numbers.capacity(), numbers.capacity() * sizeof(int),
+                 scratch.owns(numbers.data()) ? "in the 512-byte stack buffer" : "spilled to c_resource");
+  }
+  fmt::print("stack buffer used: {} of {} bytes (outgrown blocks are not reclaimed before reset())\n", scratch.used(),
+             scratch.capacity());
+}
+
 }  // namespace
 
 int main() {
@@ -81,5 +98,6 @@ int main() {
   c_resource_section();
   page_resource_section();
   reallocate_section();
+  stack_fallback_section();
   fmt::print("\nEverything above is explained in docs/resources.md.\n");
 }

@@ -3,10 +3,13 @@
 #ifndef PMRHEAP_PMRHEAP_HPP
 #define PMRHEAP_PMRHEAP_HPP
 
+#include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/stack_fallback_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
