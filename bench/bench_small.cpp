@@ -69,6 +69,14 @@ void small_virtual_bump(benchmark::State& state) {
   finish(state);
 }
 
+void small_fixed_buffer(benchmark::State& state) {
+  for (auto _ : state) {
+    pmrheap::fixed_buffer_resource r(prefaulted_buffer(), buffer_bytes);
+    run_pmr(r);
+  }
+  finish(state);
+}
+
 void small_inline_bump(benchmark::State& state) {
   for (auto _ : state) {
     pmrheap::bench::inline_bump b{prefaulted_buffer(), prefaulted_buffer() + buffer_bytes};
@@ -109,6 +117,7 @@ void small_pool(benchmark::State& state) {
 #define PMRHEAP_SMALL(fn, name) BENCHMARK(fn)->Name("small/" name)->Unit(benchmark::kMillisecond)
 PMRHEAP_SMALL(small_inline_bump, "inline_bump");
 PMRHEAP_SMALL(small_virtual_bump, "virtual_bump");
+PMRHEAP_SMALL(small_fixed_buffer, "fixed_buffer_resource");
 PMRHEAP_SMALL(small_monotonic, "std_monotonic");
 PMRHEAP_SMALL(small_monotonic_presized, "std_monotonic_presized");
 PMRHEAP_SMALL(small_boost_monotonic, "boost_monotonic");

@@ -31,7 +31,8 @@ FAMILIES = [
     ("aligned", "3b. 2 MiB blocks aligned to 2 MiB", "ns/pair", 1, "hand_trim", "Reference: mmap 4 MiB - 4 KiB, munmap both ends by hand."),
     ("growth", "4. A buffer grown from 4 KiB by doubling, every byte written", "ms/growth", 1e6, "mremap", "Reference: raw mremap(MREMAP_MAYMOVE)."),
     ("c", "5. Allocate + deallocate pairs on the C heap", "ns/pair", 1, "malloc/64/16", "Reference: malloc(64)/free."),
-    ("fallback", "6. A small vector of strings on a stack buffer", "ns/build", 1, "std_monotonic_stack", "Reference: std monotonic_buffer_resource over a stack buffer."),
+    ("fallback", "6. A small vector of strings on a 4 KiB stack buffer", "ns/build", 1, "std_monotonic_stack",
+     "Arguments: number of strings / characters each. Reference: std monotonic_buffer_resource over a stack buffer, new_delete upstream."),
     ("debug", "7. Debug and synchronized wrappers", "ns/pair", 1, "c_resource", "Reference: c_resource allocate + deallocate."),
 ]
 
@@ -40,6 +41,7 @@ TARGETS = [
     ("(1) arena_resource <= 1.15x the minimal virtual bump resource", "small/arena_resource", "small/virtual_bump", "<=", 1.15),
     ("(1) arena_resource <= 0.7x std monotonic", "small/arena_resource", "small/std_monotonic", "<=", 0.7),
     ("(1) arena_resource through its final type <= 1.5x the inline bump pointer", "small/arena_concrete", "small/inline_bump", "<=", 1.5),
+    ("(1) fixed_buffer_resource <= 1.15x the minimal virtual bump resource (no target in the issue; ours)", "small/fixed_buffer_resource", "small/virtual_bump", "<=", 1.15),
     ("(2) Boost vector on virtual_arena_resource: time <= plain std::vector", "vector/boost_virtual_arena", "vector/std_vector", "<=", 1.0),
     ("(2) Boost vector on arena_resource: time <= std::pmr::vector on monotonic", "vector/boost_arena", "vector/pmr_vector_monotonic", "<=", 1.0),
     ("(3) page_resource 4 KiB <= 1.1x raw mmap/munmap", "pages/page_resource/4096", "pages/mmap/4096", "<=", 1.1),
@@ -52,7 +54,9 @@ TARGETS = [
     ("(4) with huge-page advice <= 0.5x raw mremap without it", "growth/page_resource_huge", "growth/mremap", "<=", 0.5),
     ("(5) c_resource <= 1.1x malloc/free (alignment 16)", "c/c_resource/64/16", "c/malloc/64/16", "<=", 1.1),
     ("(5) c_resource at alignment 64 <= 2x malloc", "c/c_resource/64/64", "c/malloc/64/16", "<=", 2.0),
-    ("(6) stack_fallback_resource <= 1.0x the std monotonic-on-stack idiom", "fallback/stack_fallback", "fallback/std_monotonic_stack", "<=", 1.0),
+    ("(6) stack_fallback_resource <= 1.0x the std monotonic-on-stack idiom (10 short strings)", "fallback/stack_fallback/10/9", "fallback/std_monotonic_stack/10/9", "<=", 1.0),
+    ("(6) the same, 10 strings of 28 chars", "fallback/stack_fallback/10/28", "fallback/std_monotonic_stack/10/28", "<=", 1.0),
+    ("(6) the same, 100 strings of 28 chars (spills)", "fallback/stack_fallback/100/28", "fallback/std_monotonic_stack/100/28", "<=", 1.0),
     ("(7) debug_resource, traces off <= 3x c_resource", "debug/debug_resource_notrace", "debug/c_resource", "<=", 3.0),
 ]
 COUNTER_TARGETS = [
