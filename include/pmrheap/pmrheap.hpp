@@ -4,6 +4,7 @@
 #define PMRHEAP_PMRHEAP_HPP
 
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/huge_pages.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
