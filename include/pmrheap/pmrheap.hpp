@@ -9,5 +9,6 @@
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/virtual_arena_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
