@@ -113,12 +113,12 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   [[nodiscard]] bool is_last(const void* p, std::size_t bytes) const noexcept;
   [[nodiscard]] bool is_handed_out(const void* p, std::size_t bytes) const noexcept;
 
-  std::byte* reservation_;  // what platform::reserve returned, for release
-  std::size_t reservation_bytes_;
-  std::byte* begin_;      // first usable byte (huge-page-aligned with huge_pages::advise)
-  std::byte* end_;        // one past the last usable byte
-  std::byte* cursor_;     // next free byte
-  std::byte* committed_;  // [begin_, committed_) is committed
+  std::byte* reservation_ = nullptr;  // what platform::reserve returned, for release
+  std::size_t reservation_bytes_ = 0;
+  std::byte* begin_ = nullptr;      // first usable byte (huge-page-aligned with huge_pages::advise)
+  std::byte* end_ = nullptr;        // one past the last usable byte
+  std::byte* cursor_ = nullptr;     // next free byte
+  std::byte* committed_ = nullptr;  // [begin_, committed_) is committed
   std::size_t step_;
   huge_pages huge_pages_;
 };
