@@ -91,6 +91,30 @@ void stack_fallback_section() {
              scratch.capacity());
 }
 
+void virtual_arena_section() {
+  heading("virtual_arena_resource: reserve address space, grow in place");
+  pmrheap::virtual_arena_resource arena;
+  fmt::print("reserved {} GiB of address space; committed {} bytes\n", arena.reserved() >> 30, arena.committed());
+  std::size_t bytes = 4096;
+  void* const first = arena.allocate(bytes);
+  void* p = first;
+  while (bytes < (std::size_t{64} << 20)) {
+    p = pmrheap::reallocate(arena, p, bytes, bytes * 2);  // the last block: resized in place
+    bytes *= 2;
+  }
+  fmt::print("a buffer doubled 4 KiB -> 64 MiB never moved: {}; committed {} MiB\n", p == first,
+             arena.committed() >> 20);
+  arena.reset(pmrheap::reset_mode::retain_with_limit, std::size_t{1} << 20);
+  fmt::print("reset keeping at most 1 MiB: committed {} KiB, the rest back to the OS\n", arena.committed() >> 10);
+
+  // std::pmr::vector cannot ask for in-place growth: every growth leaves the old buffer behind.
+  std::pmr::vector<int> v(&arena);
+  for (int i = 0; i < 1000000; ++i) v.push_back(i);
+  fmt::print("std::pmr::vector of a million ints on it: {:.1f} MiB used for {:.1f} MiB of ints\n",
+             static_cast<double>(arena.used()) / (1 << 20), static_cast<double>(v.size() * sizeof(int)) / (1 << 20));
+  fmt::print("(a Boost vector with pmrheap::resizable_allocator grows in place: examples/boost_growth.cpp)\n");
+}
+
 }  // namespace
 
 int main() {
@@ -99,5 +123,6 @@ int main() {
   page_resource_section();
   reallocate_section();
   stack_fallback_section();
+  virtual_arena_section();
   fmt::print("\nEverything above is explained in docs/resources.md.\n");
 }

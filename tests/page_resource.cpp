@@ -12,6 +12,7 @@
 #include "pmrheap/platform.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
+#include "support/vm_flags.hpp"
 
 using pmrheap::page_resource;
 using pmrheap::detail::is_aligned;
@@ -135,3 +136,46 @@ TEST_CASE("page_resource: safe from several threads") {
   for (auto& t : threads) t.join();
   CHECK(threads.size() == 4);
 }
+
+TEST_CASE("page_resource: huge page advice is opt-in and only for blocks of a huge page or more") {
+  const std::size_t huge = pmrheap::platform::huge_page_size();
+  page_resource plain;
+  page_resource advised(pmrheap::huge_pages::advise);
+  CHECK(plain.huge_page_mode() == pmrheap::huge_pages::off);
+  CHECK(page_resource::instance()->huge_page_mode() == pmrheap::huge_pages::off);
+  CHECK(advised.huge_page_mode() == pmrheap::huge_pages::advise);
+  CHECK(advised.is_equal(plain));  // blocks are interchangeable
+
+  const std::size_t big = huge != 0 ? 2 * huge : std::size_t{4} << 20;
+  void* a = advised.allocate(big, 16);
+  void* b = plain.allocate(big, 16);
+  void* small = advised.allocate(page_size(), 16);
+  if (huge != 0) CHECK(is_aligned(a, huge));
+#if defined(__linux__)
+  CHECK(pmrheap::test::has_vm_flag(a, "hg") == (huge != 0));
+  CHECK_FALSE(pmrheap::test::has_vm_flag(b, "hg"));
+  CHECK_FALSE(pmrheap::test::has_vm_flag(small, "hg"));
+#endif
+  // Touch both ends only: with 64 KiB base pages a huge page is 512 MiB.
+  static_cast<unsigned char*>(a)[0] = 1;
+  static_cast<unsigned char*>(a)[big - 1] = 1;
+  plain.deallocate(a, big, 16);  // any instance frees any block
+  plain.deallocate(b, big, 16);
+  advised.deallocate(small, page_size(), 16);
+}
+
+#if defined(__linux__)
+TEST_CASE("page_resource: a block remapped past the huge page size gets the advice") {
+  const std::size_t huge = pmrheap::platform::huge_page_size();
+  page_resource advised(pmrheap::huge_pages::advise);
+  auto* p = static_cast<unsigned char*>(advised.allocate(page_size(), 16));
+  p[0] = 0x7e;
+  CHECK_FALSE(pmrheap::test::has_vm_flag(p, "hg"));
+  const std::size_t big = huge != 0 ? 4 * huge : std::size_t{8} << 20;
+  auto* q = static_cast<unsigned char*>(advised.remap(p, page_size(), big, 16));
+  REQUIRE(q != nullptr);
+  CHECK(q[0] == 0x7e);
+  CHECK(pmrheap::test::has_vm_flag(q, "hg") == (huge != 0));
+  advised.deallocate(q, big, 16);
+}
+#endif

@@ -8,9 +8,15 @@
 #include <vector>
 
 #include "pmrheap/detail/align.hpp"
+#include "support/fault.hpp"
+#include "support/vm_flags.hpp"
 
 #if !defined(_WIN32)
 #  include <unistd.h>
+#endif
+#if defined(__linux__)
+#  include <fstream>
+#  include <string>
 #endif
 
 using namespace pmrheap;
@@ -157,4 +163,132 @@ TEST_CASE("platform::unmap: null and zero do nothing") {
   int local = 0;
   platform::unmap(&local, 0);
   CHECK(local == 0);
+}
+
+TEST_CASE("platform::reserve: page-aligned address space that commit makes usable and zeroed") {
+  const std::size_t page = platform::page_size();
+  auto* p = static_cast<unsigned char*>(platform::reserve(16 * page + 1));  // rounded to 17 pages
+  REQUIRE(p != nullptr);
+  CHECK(is_aligned(p, page));
+  REQUIRE(platform::commit(p, 2 * page));
+  for (std::size_t i = 0; i < 2 * page; ++i) REQUIRE(p[i] == 0);
+  std::memset(p, 0x6b, 2 * page);
+  REQUIRE(platform::commit(p + 16 * page, page));  // the rounded-up last page belongs to us too
+  p[17 * page - 1] = 1;
+  CHECK(platform::release(p, 16 * page + 1));
+}
+
+TEST_CASE("platform::decommit: the pages read back as zero after a recommit; others keep their data") {
+  const std::size_t page = platform::page_size();
+  auto* p = static_cast<unsigned char*>(platform::reserve(4 * page));
+  REQUIRE(p != nullptr);
+  REQUIRE(platform::commit(p, 4 * page));
+  std::memset(p, 0x33, 4 * page);
+  REQUIRE(platform::decommit(p + page, 2 * page));
+  REQUIRE(platform::commit(p + page, 2 * page));
+  for (std::size_t i = 0; i < page; ++i) REQUIRE(p[i] == 0x33);
+  for (std::size_t i = page; i < 3 * page; ++i) REQUIRE(p[i] == 0);
+  for (std::size_t i = 3 * page; i < 4 * page; ++i) REQUIRE(p[i] == 0x33);
+  CHECK(platform::release(p, 4 * page));
+}
+
+#if !defined(_WIN32)
+// Reserved pages fault until committed and again after decommit; the fault happens in a child.
+TEST_CASE("platform::reserve: uncommitted and decommitted pages fault; committed ones do not") {
+  using pmrheap::test::faults;
+  using pmrheap::test::touch;
+  const std::size_t page = platform::page_size();
+  auto* p = static_cast<unsigned char*>(platform::reserve(3 * page));
+  REQUIRE(p != nullptr);
+  REQUIRE(platform::commit(p, page));
+  CHECK_FALSE(faults(p, touch::write));
+  CHECK_FALSE(faults(p + page - 1, touch::read));
+  CHECK(faults(p + page, touch::read));
+  CHECK(faults(p + 2 * page, touch::write));
+  REQUIRE(platform::decommit(p, page));
+  CHECK(faults(p, touch::read));
+  CHECK(platform::release(p, 3 * page));
+}
+#endif
+
+TEST_CASE("platform::reserve: a huge reservation costs address space only" * doctest::skip(sizeof(void*) < 8)) {
+  const std::size_t bytes = std::size_t{64} << 30;
+  auto* p = static_cast<unsigned char*>(platform::reserve(bytes));
+  REQUIRE(p != nullptr);
+  const std::size_t page = platform::page_size();
+  REQUIRE(platform::commit(p + bytes - page, page));  // the very last page
+  p[bytes - 1] = 5;
+  CHECK(p[bytes - 1] == 5);
+  CHECK(platform::release(p, bytes));
+}
+
+TEST_CASE("platform::reserve/commit/decommit/release: bad input fails and changes nothing") {
+  const std::size_t page = platform::page_size();
+  CHECK(platform::reserve(0) == nullptr);
+  CHECK(platform::reserve(size_max) == nullptr);
+  CHECK(platform::reserve(size_max - page) == nullptr);
+  CHECK(platform::reserve(size_max - 2 * page) == nullptr);  // more than any address space
+
+  auto* p = static_cast<unsigned char*>(platform::reserve(4 * page));
+  REQUIRE(p != nullptr);
+  REQUIRE(platform::commit(p, page));
+  p[0] = 0x11;
+  for (auto* op : {&platform::commit, &platform::decommit}) {
+    CHECK_FALSE(op(nullptr, page));
+    CHECK_FALSE(op(p, 0));
+    CHECK_FALSE(op(p + 1, page));  // unaligned pointer
+    CHECK_FALSE(op(p, page + 1));  // length not a whole number of pages
+    CHECK_FALSE(op(p, page / 2));
+    CHECK_FALSE(op(p, size_max - page + 1));  // a page multiple that wraps past the address space
+  }
+  CHECK(p[0] == 0x11);  // the failed decommits left the committed page alone
+  CHECK_FALSE(platform::release(nullptr, page));
+  CHECK_FALSE(platform::release(p + 1, page));
+  CHECK_FALSE(platform::release(p, 0));
+  CHECK_FALSE(platform::release(p, size_max));
+  CHECK(p[0] == 0x11);  // still mapped
+  CHECK(platform::release(p, 4 * page));
+}
+
+TEST_CASE("platform::huge_page_size: 0, or a power of two above the page size that the OS reports") {
+  const std::size_t huge = platform::huge_page_size();
+  MESSAGE("huge page size = " << huge);
+  CHECK((huge == 0 || (detail::is_pow2(huge) && huge > platform::page_size())));
+  CHECK(platform::huge_page_size() == huge);
+#if defined(__linux__)
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(enabled, modes);
+  std::ifstream pmd("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+  std::size_t expected = 0;
+  if (!modes.empty() && modes.find("[never]") == std::string::npos && (pmd >> expected)) {
+    CHECK(huge == expected);
+  } else {
+    CHECK(huge == 0);
+  }
+#else
+  CHECK(huge == 0);
+#endif
+}
+
+TEST_CASE("platform::advise_huge_pages: marks the mapping on Linux, refuses bad input") {
+  const std::size_t page = platform::page_size();
+  const std::size_t huge = platform::huge_page_size();
+  const std::size_t bytes = huge != 0 ? 2 * huge : 4 * page;
+  auto* p = static_cast<unsigned char*>(platform::map(bytes, huge != 0 ? huge : page));
+  REQUIRE(p != nullptr);
+  CHECK_FALSE(platform::advise_huge_pages(nullptr, bytes));
+  CHECK_FALSE(platform::advise_huge_pages(p + 1, bytes));
+  CHECK_FALSE(platform::advise_huge_pages(p, 0));
+  CHECK_FALSE(platform::advise_huge_pages(p, size_max));
+#if defined(__linux__)
+  CHECK_FALSE(pmrheap::test::has_vm_flag(p, "hg"));
+  CHECK(platform::advise_huge_pages(p, bytes) == (huge != 0));
+  CHECK(pmrheap::test::has_vm_flag(p, "hg") == (huge != 0));
+#else
+  CHECK_FALSE(platform::advise_huge_pages(p, bytes));
+#endif
+  p[0] = 1;  // still ordinary memory either way (both ends only: a huge page can be 512 MiB)
+  p[bytes - 1] = 1;
+  platform::unmap(p, bytes);
 }

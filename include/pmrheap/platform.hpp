@@ -63,6 +63,57 @@ PMRHEAP_API void unmap(void* p, std::size_t bytes) noexcept;
 [[nodiscard]] PMRHEAP_API void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment,
                                       bool may_move) noexcept;
 
+// Address-space reservation: claim a range of addresses without memory behind it, then commit and
+// decommit pages inside it. This is what lets virtual_arena_resource grow its last block in place
+// for as long as the reservation lasts. reserve/release take any size and round it to pages, like
+// map/unmap; commit/decommit act on sub-ranges and take them exactly: a pointer or length that is
+// not a whole number of pages is refused instead of silently widened.
+
+/// Reserves `bytes` (rounded up to pages) of address space with no access and no memory behind it.
+/// POSIX: an anonymous PROT_NONE mapping with MAP_NORESERVE, so no swap or commit charge is taken;
+/// Windows: VirtualAlloc(MEM_RESERVE, PAGE_NOACCESS). Touching a reserved page that is not
+/// committed faults.
+/// **Returns**: the page-aligned start, or nullptr when the OS refuses (address space exhausted,
+/// RLIMIT_AS) or `bytes` is 0 or within a page of SIZE_MAX.
+/// **Cost**: one system call; no page is touched.
+[[nodiscard]] PMRHEAP_API void* reserve(std::size_t bytes) noexcept;
+
+/// Makes the pages [p, p + bytes) of a reservation readable and writable. Pages never committed
+/// before, or decommitted since, read as zero. POSIX: mprotect(PROT_READ | PROT_WRITE) (where the
+/// kernel accounts commit, as Linux with vm.overcommit_memory=2 does, this is where a refusal
+/// shows); Windows: VirtualAlloc(MEM_COMMIT).
+/// **Returns**: true on success; false, nothing changed, when the OS refuses, `p` is null or not
+/// page-aligned, `bytes` is 0 or not a multiple of the page size, or the range wraps.
+/// **Requires**: the range lies inside one reservation from reserve().
+[[nodiscard]] PMRHEAP_API bool commit(void* p, std::size_t bytes) noexcept;
+
+/// Gives the pages [p, p + bytes) back to the OS and makes them inaccessible again; the range stays
+/// reserved and can be committed again (it then reads as zero). POSIX: a fresh PROT_NONE mapping
+/// over the range (mmap with MAP_FIXED), which drops the pages and any commit charge in one call;
+/// Windows: VirtualFree(MEM_DECOMMIT).
+/// **Returns**: true on success; false, nothing changed, on the same bad input as commit().
+/// **Requires**: the range lies inside one reservation from reserve().
+[[nodiscard]] PMRHEAP_API bool decommit(void* p, std::size_t bytes) noexcept;
+
+/// Returns a whole reservation to the OS. `bytes` is the size it was reserved with (rounded to
+/// pages here, as unmap does); Windows releases the whole reservation whatever `bytes` says.
+/// **Returns**: true on success; false, nothing changed, when `p` is null or not page-aligned,
+/// `bytes` is 0 or within a page of SIZE_MAX, or the OS refuses.
+PMRHEAP_API bool release(void* p, std::size_t bytes) noexcept;
+
+/// The transparent huge page size the OS will back advised ranges with (2 MiB on x86-64 Linux),
+/// or 0 where there is none: every OS but Linux, and Linux kernels built without transparent huge
+/// pages or with them set to `never` in /sys/kernel/mm/transparent_hugepage/enabled.
+/// **Cost**: reads sysfs once, then a relaxed atomic load. **Thread safety**: safe.
+[[nodiscard]] PMRHEAP_API std::size_t huge_page_size() noexcept;
+
+/// Asks the OS to back [p, p + bytes) (`bytes` rounded up to pages) with transparent huge pages:
+/// madvise(MADV_HUGEPAGE) on Linux, nothing elsewhere. Only the huge-page-aligned parts of the range
+/// can get huge pages. See docs/growth.md#huge-pages for when this pays.
+/// **Returns**: true when the advice was taken; false when huge_page_size() is 0, on bad input
+/// (null or unaligned `p`, `bytes` 0 or within a page of SIZE_MAX) or when the OS refuses.
+PMRHEAP_API bool advise_huge_pages(void* p, std::size_t bytes) noexcept;
+
 }  // namespace pmrheap::platform
 
 #endif  // PMRHEAP_PLATFORM_HPP

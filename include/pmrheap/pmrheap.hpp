@@ -6,10 +6,12 @@
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
+#include "pmrheap/huge_pages.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
+#include "pmrheap/virtual_arena_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP

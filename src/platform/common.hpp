@@ -4,6 +4,7 @@
 #define PMRHEAP_SRC_PLATFORM_COMMON_HPP
 
 #include <cstddef>
+#include <cstdint>
 
 #include "pmrheap/detail/align.hpp"
 #include "pmrheap/platform.hpp"
@@ -24,6 +25,18 @@ std::size_t query_page_size() noexcept;
   out = align_up(bytes, page);
   return true;
 }
+
+/// True when [p, p + bytes) is a range commit/decommit accept: `p` non-null and page-aligned,
+/// `bytes` a non-zero multiple of the page size, and the end not past the top of the address space.
+[[nodiscard]] inline bool page_range(const void* p, std::size_t bytes, std::size_t page) noexcept {
+  if (p == nullptr || bytes == 0 || !pmrheap::detail::is_aligned(p, page)) return false;
+  if (pmrheap::detail::align_down(bytes, page) != bytes) return false;
+  const auto start = reinterpret_cast<std::uintptr_t>(p);
+  return bytes - 1 <= static_cast<std::uintptr_t>(-1) - start;
+}
+
+/// huge_page_size() for the OS: 0 where it has none. One definition per OS file.
+std::size_t query_huge_page_size() noexcept;
 
 }  // namespace pmrheap::platform::detail
 

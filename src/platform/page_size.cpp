@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// platform::page_size(): the OS-independent caching around the per-OS query.
+// platform::page_size() and huge_page_size(): the OS-independent caching around the per-OS queries.
 #include <atomic>
 
 #include "common.hpp"
@@ -21,6 +21,16 @@ std::size_t page_size() noexcept {
     }
     return size;
   }
+}
+
+std::size_t huge_page_size() noexcept {
+  // A function-local static: initialised once, thread-safe, and 0 is a valid answer.
+  static const std::size_t size = [] {
+    const std::size_t queried = detail::query_huge_page_size();
+    // Anything that is not a power of two above the page size cannot be a rounding unit.
+    return detail::is_pow2(queried) && queried > page_size() ? queried : std::size_t{0};
+  }();
+  return size;
 }
 
 }  // namespace pmrheap::platform

@@ -1,17 +1,28 @@
 // SPDX-License-Identifier: MIT
-// Page mapping on POSIX systems: mmap/munmap, plus mremap on Linux.
+// Page mapping on POSIX systems: mmap/munmap, plus mremap on Linux; address-space reservation and
+// transparent huge page advice.
 //
 // Design notes. Over-aligned mappings over-map by (alignment - page) and trim both ends: portable,
 // and on Linux 6.x it costs one extra munmap (about 1.5 µs). The address hint walks downwards,
 // the direction the stack grows on every target we build for, so fresh mappings land on fresh
 // addresses and a use after unmap faults instead of reading a recycled page. Losing the hint race
 // between threads is harmless, so the hint is updated with one CAS and never retried.
+// Reservations are PROT_NONE + MAP_NORESERVE (no commit charge; strict-overcommit kernels ignore
+// the flag and charge at commit, where a refusal is a clean false). Decommit on Linux is
+// mprotect(PROT_NONE) then madvise(MADV_DONTNEED): private anonymous pages dropped that way read as
+// zero when committed again, and neither call can leave a hole in the reservation. The rejected
+// alternative, one mmap(MAP_FIXED) over the range, also returns the commit charge, but when it
+// fails (too many mappings) Linux has already unmapped the old range, and another mapping could
+// then land inside our reservation. Other POSIX systems do not promise zero pages after
+// MADV_DONTNEED, so there decommit is that MAP_FIXED remapping.
 #include <atomic>
 #include <cstdint>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #if defined(__linux__)
+#  include <cstring>
+#  include <fcntl.h>
 #  include <sys/auxv.h>
 #endif
 
@@ -26,6 +37,25 @@ using pmrheap::detail::align_down;
 constexpr bool use_hint = false;  // OpenBSD randomises every mapping; a hint only gets in its way.
 #else
 constexpr bool use_hint = true;
+#endif
+
+#if defined(MAP_NORESERVE)
+constexpr int reserve_flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#else
+constexpr int reserve_flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+
+#if defined(__linux__)
+// Reads up to size - 1 bytes of a small sysfs file into `buffer`, NUL-terminated; 0 on failure.
+std::size_t read_small_file(const char* path, char* buffer, std::size_t size) noexcept {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ::ssize_t n = ::read(fd, buffer, size - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buffer[n] = '\0';
+  return static_cast<std::size_t>(n);
+}
 #endif
 
 // Start of the most recent mapping; 0 before the first one, which goes unhinted.
@@ -46,6 +76,23 @@ std::size_t query_page_size() noexcept {
   if (size > 0) return static_cast<std::size_t>(size);
 #if defined(__linux__)
   return static_cast<std::size_t>(::getauxval(AT_PAGESZ));
+#else
+  return 0;
+#endif
+}
+
+std::size_t query_huge_page_size() noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  char text[128];
+  if (read_small_file("/sys/kernel/mm/transparent_hugepage/enabled", text, sizeof text) == 0) return 0;
+  if (std::strstr(text, "[never]") != nullptr) return 0;
+  if (read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", text, sizeof text) == 0) return 0;
+  std::size_t size = 0;
+  for (const char* c = text; *c >= '0' && *c <= '9'; ++c) {
+    if (size > pmrheap::detail::size_max / 10) return 0;
+    size = size * 10 + static_cast<std::size_t>(*c - '0');
+  }
+  return size;
 #else
   return 0;
 #endif
@@ -110,6 +157,54 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t a
     return p;
   }
   return nullptr;
+}
+
+void* reserve(std::size_t bytes) noexcept {
+  std::size_t length = 0;
+  if (!detail::page_length(bytes, page_size(), length)) return nullptr;
+  void* const p = ::mmap(nullptr, length, PROT_NONE, reserve_flags, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool commit(void* p, std::size_t bytes) noexcept {
+  if (!detail::page_range(p, bytes, page_size())) return false;
+  return ::mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+bool decommit(void* p, std::size_t bytes) noexcept {
+  if (!detail::page_range(p, bytes, page_size())) return false;
+#if defined(__linux__)
+  if (::mprotect(p, bytes, PROT_NONE) != 0) return false;
+  if (::madvise(p, bytes, MADV_DONTNEED) != 0) {
+    // Keep the promise that a failure changes nothing: the pages are still there, make them usable.
+    static_cast<void>(::mprotect(p, bytes, PROT_READ | PROT_WRITE));
+    return false;
+  }
+  return true;
+#else
+  return ::mmap(p, bytes, PROT_NONE, reserve_flags | MAP_FIXED, -1, 0) != MAP_FAILED;
+#endif
+}
+
+bool release(void* p, std::size_t bytes) noexcept {
+  const std::size_t page = page_size();
+  std::size_t length = 0;
+  if (p == nullptr || !pmrheap::detail::is_aligned(p, page) || !detail::page_length(bytes, page, length)) return false;
+  return ::munmap(p, length) == 0;
+}
+
+bool advise_huge_pages(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge_page_size() == 0) return false;
+  const std::size_t page = page_size();
+  std::size_t length = 0;
+  if (p == nullptr || !pmrheap::detail::is_aligned(p, page) || !detail::page_length(bytes, page, length)) return false;
+  return ::madvise(p, length, MADV_HUGEPAGE) == 0;
+#else
+  static_cast<void>(p);
+  static_cast<void>(bytes);
+  return false;
+#endif
 }
 
 }  // namespace pmrheap::platform

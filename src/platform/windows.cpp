@@ -8,6 +8,9 @@
 // race but needs Windows 10 1803 and onecore.lib; the retry loop works everywhere.)
 // Windows frees whole reservations only, so shrinking decommits the tail pages and growth is
 // possible only within the pages already committed.
+// reserve/commit/decommit/release map one to one onto MEM_RESERVE, MEM_COMMIT, MEM_DECOMMIT and
+// MEM_RELEASE. Large pages (MEM_LARGE_PAGES) need the SeLockMemoryPrivilege and cannot be
+// committed piecemeal, so huge page advice is a no-op here.
 #ifndef WIN32_LEAN_AND_MEAN
 #  define WIN32_LEAN_AND_MEAN
 #endif
@@ -24,6 +27,8 @@ std::size_t query_page_size() noexcept {
   ::GetSystemInfo(&info);
   return info.dwPageSize;
 }
+
+std::size_t query_huge_page_size() noexcept { return 0; }
 
 }  // namespace detail
 
@@ -80,5 +85,30 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t a
   }
   return nullptr;
 }
+
+void* reserve(std::size_t bytes) noexcept {
+  std::size_t length = 0;
+  if (!detail::page_length(bytes, page_size(), length)) return nullptr;
+  return ::VirtualAlloc(nullptr, length, MEM_RESERVE, PAGE_NOACCESS);
+}
+
+bool commit(void* p, std::size_t bytes) noexcept {
+  if (!detail::page_range(p, bytes, page_size())) return false;
+  return ::VirtualAlloc(p, bytes, MEM_COMMIT, PAGE_READWRITE) != nullptr;
+}
+
+bool decommit(void* p, std::size_t bytes) noexcept {
+  if (!detail::page_range(p, bytes, page_size())) return false;
+  return ::VirtualFree(p, bytes, MEM_DECOMMIT) != 0;
+}
+
+bool release(void* p, std::size_t bytes) noexcept {
+  const std::size_t page = page_size();
+  std::size_t length = 0;
+  if (p == nullptr || !pmrheap::detail::is_aligned(p, page) || !detail::page_length(bytes, page, length)) return false;
+  return ::VirtualFree(p, 0, MEM_RELEASE) != 0;
+}
+
+bool advise_huge_pages(void*, std::size_t) noexcept { return false; }
 
 }  // namespace pmrheap::platform

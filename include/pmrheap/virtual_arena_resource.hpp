@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+// virtual_arena_resource: an arena over one reserved range of address space, committed as it fills,
+// so its last block can grow in place until the reservation runs out.
+#ifndef PMRHEAP_VIRTUAL_ARENA_RESOURCE_HPP
+#define PMRHEAP_VIRTUAL_ARENA_RESOURCE_HPP
+
+#include <cstddef>
+#include <cstdint>
+
+#include "pmrheap/detail/align.hpp"
+#include "pmrheap/detail/sanitizer.hpp"
+#include "pmrheap/huge_pages.hpp"
+#include "pmrheap/reset_mode.hpp"
+#include "pmrheap/resource.hpp"
+
+namespace pmrheap {
+
+/// A bump arena over one reservation of address space (platform::reserve): nothing is mapped up
+/// front, pages are committed in steps of commit_step() as the cursor passes them, and the range
+/// never moves. So the last allocation can always grow in place (resize/remap) until the
+/// reservation is exhausted, which is what a growing buffer or a Boost vector with
+/// resizable_allocator needs to never copy (docs/growth.md).
+/// - deallocate of the last block rolls the cursor back; other blocks are reclaimed by reset().
+/// - resize/remap of the last block grow or shrink it in place; other blocks: shrink true (nothing
+///   reclaimed), grow false. remap never moves a block.
+/// - Fresh committed memory reads as zero; memory reused after a rollback or reset does not.
+/// - With huge_pages::advise, the usable range starts on a huge page boundary, the commit step is
+///   the huge page size and every commit is advised with MADV_HUGEPAGE (docs/growth.md#huge-pages).
+/// **Fails**: allocate throws pmrheap::out_of_memory, try_allocate returns nullptr, when the
+/// request does not fit in what is left of the reservation or the OS refuses to commit; the arena
+/// stays usable.
+/// **Cost**: allocate is a bump and a compare while the block fits in committed pages; passing
+/// the committed end costs one mprotect (VirtualAlloc) per commit step.
+/// **Thread safety**: none; one thread at a time (as arena_resource).
+class PMRHEAP_API virtual_arena_resource final : public resource {
+ public:
+  /// The default reservation: 64 GiB of address space on 64-bit targets, 1 GiB on 32-bit ones.
+  static constexpr std::size_t default_reserve = sizeof(void*) >= 8 ? std::size_t{1} << 36 : std::size_t{1} << 30;
+  /// The commit step without huge pages: 64 KiB (or one page, if pages are larger).
+  static constexpr std::size_t default_commit_step = std::size_t{64} << 10;
+
+  /// Reserves `reserve_bytes` (rounded up to pages) of address space; commits nothing yet.
+  /// **Fails**: throws pmrheap::out_of_memory when the OS refuses the reservation (address space
+  /// or RLIMIT_AS exhausted) or `reserve_bytes` is 0 or within a page of SIZE_MAX.
+  explicit virtual_arena_resource(std::size_t reserve_bytes = default_reserve)
+      : virtual_arena_resource(reserve_bytes, huge_pages::off) {}
+  /// As above; huge_pages::advise starts the usable range on a huge page boundary and commits in
+  /// huge-page steps, each advised with MADV_HUGEPAGE (a no-op where platform::huge_page_size() is 0).
+  virtual_arena_resource(std::size_t reserve_bytes, huge_pages mode);
+
+  virtual_arena_resource(const virtual_arena_resource&) = delete;
+  virtual_arena_resource& operator=(const virtual_arena_resource&) = delete;
+  /// Returns the whole reservation to the OS.
+  ~virtual_arena_resource() override;
+
+  /// Frees every block. free_all decommits every page; retain_capacity keeps every committed page;
+  /// retain_with_limit keeps at most `limit` bytes committed (rounded down to pages) and decommits
+  /// the rest, a limit of 0 being free_all.
+  /// **Returns**: true; false only when the OS refuses a decommit, in which case the pages stay
+  /// committed (capacity() says how many) and the arena, empty, stays usable.
+  bool reset(reset_mode mode = reset_mode::retain_capacity, std::size_t limit = 0) noexcept;
+  /// reset(reset_mode::free_all): every block freed, every page decommitted; the reservation stays.
+  void release() noexcept;
+
+  /// Bytes of the reservation usable for blocks (reserve_bytes rounded up to pages).
+  [[nodiscard]] std::size_t reserved() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
+  /// Bytes committed from the start of the reservation: what the arena holds from the OS.
+  [[nodiscard]] std::size_t committed() const noexcept { return static_cast<std::size_t>(committed_ - begin_); }
+  /// Bytes from the start of the reservation to the cursor: blocks handed out, with their padding.
+  [[nodiscard]] std::size_t used() const noexcept { return static_cast<std::size_t>(cursor_ - begin_); }
+  /// What the arena can hand out without a system call: the same as committed(), under the name
+  /// arena_resource uses (Zig's queryCapacity).
+  [[nodiscard]] std::size_t capacity() const noexcept { return committed(); }
+  /// How far commits run ahead of the cursor: default_commit_step (at least a page), or the huge
+  /// page size with huge_pages::advise.
+  [[nodiscard]] std::size_t commit_step() const noexcept { return step_; }
+  /// The huge page setting the arena was built with.
+  [[nodiscard]] huge_pages huge_page_mode() const noexcept { return huge_pages_; }
+
+ private:
+  // Fast path: the block fits in committed memory. Two compares, because the padding alone can
+  // pass the committed end for a large alignment.
+  [[nodiscard]] void* bump(std::size_t bytes, std::size_t alignment) noexcept {
+    const std::size_t pad = detail::align_offset(cursor_, alignment);
+    const auto room = static_cast<std::size_t>(committed_ - cursor_);
+    if (pad > room || bytes > room - pad) [[unlikely]]
+      return nullptr;
+    std::byte* const p = cursor_ + pad;
+    cursor_ = p + bytes;
+    detail::unpoison(p, bytes);
+    return p;
+  }
+
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    if (bytes != 0 && detail::is_pow2(alignment)) [[likely]] {
+      if (void* p = bump(bytes, alignment)) [[likely]]
+        return p;
+    }
+    return allocate_slow(bytes, alignment);
+  }
+  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override {
+    if (void* p = bump(bytes, alignment)) [[likely]]
+      return p;
+    return refill(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+
+  PMRHEAP_NOINLINE void* allocate_slow(std::size_t bytes, std::size_t alignment);
+  PMRHEAP_NOINLINE void* refill(std::size_t bytes, std::size_t alignment) noexcept;
+  bool commit_through(const std::byte* end) noexcept;
+  bool decommit_from(std::byte* from) noexcept;
+  [[nodiscard]] bool is_last(const void* p, std::size_t bytes) const noexcept;
+  [[nodiscard]] bool is_handed_out(const void* p, std::size_t bytes) const noexcept;
+
+  std::byte* reservation_ = nullptr;  // what platform::reserve returned, for release
+  std::size_t reservation_bytes_ = 0;
+  std::byte* begin_ = nullptr;      // first usable byte (huge-page-aligned with huge_pages::advise)
+  std::byte* end_ = nullptr;        // one past the last usable byte
+  std::byte* cursor_ = nullptr;     // next free byte
+  std::byte* committed_ = nullptr;  // [begin_, committed_) is committed
+  std::size_t step_;
+  huge_pages huge_pages_;
+};
+
+}  // namespace pmrheap
+
+#endif  // PMRHEAP_VIRTUAL_ARENA_RESOURCE_HPP

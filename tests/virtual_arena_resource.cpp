@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+// Tests include/pmrheap/virtual_arena_resource.hpp (docs/resources.md#virtual_arena_resource).
+#include "pmrheap/virtual_arena_resource.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <memory_resource>
+#include <vector>
+
+#include "pmrheap/detail/sanitizer.hpp"
+#include "pmrheap/platform.hpp"
+#include "pmrheap/testing.hpp"
+#include "support/contract.hpp"
+#include "support/fault.hpp"
+#include "support/vm_flags.hpp"
+
+using pmrheap::reset_mode;
+using pmrheap::virtual_arena_resource;
+using pmrheap::detail::align_up;
+using pmrheap::detail::is_aligned;
+using pmrheap::detail::size_max;
+using pmrheap::platform::page_size;
+
+namespace {
+constexpr std::size_t mib = std::size_t{1} << 20;
+}  // namespace
+
+TEST_CASE("virtual_arena_resource: conformance") {
+  virtual_arena_resource arena;
+  pmrheap::testing::validating_resource v(&arena);
+  pmrheap::testing::check_conformance(v);
+  CHECK(v.live_blocks() == 0);
+}
+
+TEST_CASE("virtual_arena_resource: bad input") {
+  virtual_arena_resource arena;
+  pmrheap::test::check_contract(arena);
+}
+
+TEST_CASE("virtual_arena_resource: reserves address space, commits nothing up front") {
+  virtual_arena_resource arena;
+  CHECK(arena.reserved() == virtual_arena_resource::default_reserve);
+  CHECK(virtual_arena_resource::default_reserve == (sizeof(void*) >= 8 ? std::size_t{64} << 30 : std::size_t{1} << 30));
+  CHECK(arena.committed() == 0);
+  CHECK(arena.used() == 0);
+  CHECK(arena.capacity() == 0);
+  CHECK(arena.commit_step() == (page_size() > 65536 ? page_size() : 65536));
+  CHECK(arena.huge_page_mode() == pmrheap::huge_pages::off);
+
+  virtual_arena_resource odd(3 * page_size() + 1);
+  CHECK(odd.reserved() == 4 * page_size());  // rounded up to pages
+}
+
+TEST_CASE("virtual_arena_resource: a reservation the OS cannot give throws out_of_memory") {
+  CHECK_THROWS_AS(virtual_arena_resource{0}, pmrheap::out_of_memory);
+  CHECK_THROWS_AS(virtual_arena_resource{size_max}, pmrheap::out_of_memory);
+  CHECK_THROWS_AS(virtual_arena_resource{size_max - page_size()}, pmrheap::out_of_memory);
+  CHECK_THROWS_AS(virtual_arena_resource{size_max - 2 * page_size()}, pmrheap::out_of_memory);
+}
+
+TEST_CASE("virtual_arena_resource: commits in steps as the cursor advances, fresh memory is zero") {
+  virtual_arena_resource arena;
+  const std::size_t step = arena.commit_step();
+  auto* a = static_cast<unsigned char*>(arena.allocate(1, 1));
+  CHECK(arena.committed() == step);
+  CHECK(arena.used() == 1);
+  auto* b = static_cast<unsigned char*>(arena.allocate(step - 1, 1));
+  CHECK(b == a + 1);  // bump: contiguous
+  CHECK(arena.committed() == step);
+  for (std::size_t i = 0; i < step - 1; ++i) REQUIRE(b[i] == 0);
+  auto* c = static_cast<unsigned char*>(arena.allocate(1, 1));
+  CHECK(c == a + step);
+  CHECK(arena.committed() == 2 * step);
+  void* big = arena.allocate(10 * step + 5, 16);  // one commit covers a large request
+  CHECK(arena.committed() == align_up(arena.used(), step));
+  CHECK(arena.used() <= arena.committed());
+  arena.deallocate(big, 10 * step + 5, 16);
+}
+
+TEST_CASE("virtual_arena_resource: the last block grows in place through many commit steps") {
+  virtual_arena_resource arena;
+  auto* p = static_cast<unsigned char*>(arena.allocate(64, 16));
+  std::memset(p, 0x2d, 64);
+  CHECK(arena.resize(p, 64, 100 * mib, 16));
+  CHECK(arena.used() == 100 * mib);
+  CHECK(arena.committed() == align_up(100 * mib, arena.commit_step()));
+  p[100 * mib - 1] = 1;
+  CHECK(arena.remap(p, 100 * mib, 200 * mib, 16) == p);  // remap never needs to move
+  for (int i = 0; i < 64; ++i) REQUIRE(p[i] == 0x2d);
+  CHECK(arena.resize(p, 200 * mib, 10, 16));  // shrink rolls the cursor back
+  CHECK(arena.used() == 10);
+  arena.deallocate(p, 10, 16);
+  CHECK(arena.used() == 0);
+}
+
+TEST_CASE("virtual_arena_resource: a buffer doubled from 4 KiB to 256 MiB by reallocate never moves") {
+  virtual_arena_resource arena;
+  std::size_t bytes = 4096;
+  auto* const first = static_cast<unsigned char*>(arena.allocate(bytes));
+  auto* p = first;
+  p[0] = 0xa5;
+  while (bytes < 256 * mib) {
+    p = static_cast<unsigned char*>(pmrheap::reallocate(arena, p, bytes, 2 * bytes));
+    REQUIRE(p == first);
+    bytes *= 2;
+    p[bytes - 1] = 0x5a;
+  }
+  CHECK(p[0] == 0xa5);
+  CHECK(arena.committed() <= bytes + arena.commit_step());
+  arena.deallocate(p, bytes);
+}
+
+TEST_CASE("virtual_arena_resource: growth and allocation fail cleanly when the reservation is exhausted") {
+  const std::size_t page = page_size();
+  virtual_arena_resource arena(16 * page);
+  auto* p = static_cast<unsigned char*>(arena.allocate(page, 1));
+  CHECK(arena.resize(p, page, 16 * page, 1));  // up to the very end
+  CHECK_FALSE(arena.resize(p, 16 * page, 16 * page + 1, 1));
+  CHECK(arena.remap(p, 16 * page, 17 * page, 1) == nullptr);
+  CHECK_THROWS_AS(static_cast<void>(arena.allocate(1, 1)), pmrheap::out_of_memory);
+  CHECK(arena.try_allocate(1, 1) == nullptr);
+  p[16 * page - 1] = 3;  // the block is still whole
+  CHECK(arena.resize(p, 16 * page, 8 * page, 1));
+  void* q = arena.allocate(8 * page, 1);  // the freed tail is usable again
+  CHECK(q == p + 8 * page);
+  CHECK_THROWS_AS(static_cast<void>(arena.allocate(1, 1)), pmrheap::out_of_memory);
+}
+
+TEST_CASE("virtual_arena_resource: deallocating the last block rolls back; earlier blocks stay") {
+  virtual_arena_resource arena;
+  void* a = arena.allocate(100, 8);
+  void* b = arena.allocate(200, 8);
+  arena.deallocate(a, 100, 8);  // not last: nothing reclaimed
+  CHECK(arena.used() >= 300);
+  const std::size_t before = arena.used();
+  arena.deallocate(b, 200, 8);
+  CHECK(arena.used() == before - 200);
+  CHECK(arena.allocate(200, 8) == b);  // the same bytes again
+}
+
+TEST_CASE("virtual_arena_resource: blocks other than the last shrink but never grow") {
+  virtual_arena_resource arena;
+  void* a = arena.allocate(100, 8);
+  void* b = arena.allocate(100, 8);
+  CHECK(arena.resize(a, 100, 50, 8));
+  CHECK_FALSE(arena.resize(a, 50, 100, 8));
+  CHECK(arena.remap(a, 50, 200, 8) == nullptr);
+  CHECK(arena.resize(b, 100, 1000, 8));  // b is last
+  const std::size_t used = arena.used();
+  CHECK(arena.resize(a, 50, 10, 8));
+  CHECK(arena.used() == used);  // nothing reclaimed
+}
+
+TEST_CASE("virtual_arena_resource: reset modes and what stays committed") {
+  const std::size_t page = page_size();
+  virtual_arena_resource arena;
+  const std::size_t step = arena.commit_step();
+  auto fill = [&] {
+    auto* p = static_cast<unsigned char*>(arena.allocate(10 * step, 1));
+    std::memset(p, 0x77, 10 * step);
+    return p;
+  };
+  unsigned char* first = fill();
+  CHECK(arena.committed() == 10 * step);
+
+  SUBCASE("retain_capacity keeps every committed page") {
+    CHECK(arena.reset(reset_mode::retain_capacity));
+    CHECK(arena.used() == 0);
+    CHECK(arena.committed() == 10 * step);
+    CHECK(arena.allocate(1, 1) == first);
+    CHECK(arena.reset());  // the default mode is retain_capacity
+    CHECK(arena.committed() == 10 * step);
+  }
+  SUBCASE("retain_with_limit keeps at most the limit, rounded down to pages") {
+    CHECK(arena.reset(reset_mode::retain_with_limit, 3 * step + page / 2));
+    CHECK(arena.used() == 0);
+    CHECK(arena.committed() == 3 * step);
+    CHECK(arena.capacity() <= 3 * step + page / 2);
+    CHECK(arena.reset(reset_mode::retain_with_limit, 100 * step));  // above what it holds: keeps all
+    CHECK(arena.committed() == 3 * step);
+    auto* p = static_cast<unsigned char*>(arena.allocate(5 * step, 1));
+    CHECK(p == first);
+    CHECK(p[3 * step - 1] == 0x77);  // retained: not zeroed
+    CHECK(p[3 * step] == 0);         // decommitted and committed again: zero
+  }
+  SUBCASE("retain_with_limit 0 is free_all") {
+    CHECK(arena.reset(reset_mode::retain_with_limit, 0));
+    CHECK(arena.committed() == 0);
+  }
+  SUBCASE("free_all and release give every page back") {
+    CHECK(arena.reset(reset_mode::free_all));
+    CHECK(arena.committed() == 0);
+    auto* p = fill();
+    CHECK(p == first);
+    arena.release();
+    CHECK(arena.committed() == 0);
+    CHECK(arena.used() == 0);
+    p = static_cast<unsigned char*>(arena.allocate(step, 1));
+    for (std::size_t i = 0; i < step; ++i) REQUIRE(p[i] == 0);
+  }
+}
+
+#if !defined(_WIN32)
+// Pages past the committed end, and pages given back by reset, fault (in a child process).
+TEST_CASE("virtual_arena_resource: uncommitted and released pages are really gone") {
+  using pmrheap::test::faults;
+  using pmrheap::test::touch;
+  virtual_arena_resource arena;
+  auto* p = static_cast<unsigned char*>(arena.allocate(1, 1));
+  const std::size_t step = arena.commit_step();
+  CHECK_FALSE(faults(p + step - 1, touch::write));
+  CHECK(faults(p + step, touch::write));
+  arena.release();
+  CHECK(faults(p, touch::read));
+}
+#endif
+
+TEST_CASE("virtual_arena_resource: poisons what it does not hand out (ASan builds)") {
+  virtual_arena_resource arena;
+  auto* a = static_cast<unsigned char*>(arena.allocate(64, 8));
+  auto* b = static_cast<unsigned char*>(arena.allocate(64, 8));
+  CHECK_FALSE(pmrheap::detail::is_poisoned(a));
+  CHECK_FALSE(pmrheap::detail::is_poisoned(b + 63));
+  CHECK(pmrheap::detail::is_poisoned(b + 64) == PMRHEAP_HAS_ASAN);  // committed, not handed out
+  arena.deallocate(a, 64, 8);
+  CHECK(pmrheap::detail::is_poisoned(a) == PMRHEAP_HAS_ASAN);
+  CHECK(arena.resize(b, 64, 32, 8));
+  CHECK(pmrheap::detail::is_poisoned(b + 32) == PMRHEAP_HAS_ASAN);
+  CHECK(arena.resize(b, 32, 64, 8));
+  CHECK_FALSE(pmrheap::detail::is_poisoned(b + 63));
+  CHECK(arena.reset());
+  CHECK(pmrheap::detail::is_poisoned(b) == PMRHEAP_HAS_ASAN);
+}
+
+TEST_CASE("virtual_arena_resource: huge page advice aligns the range and commits in huge steps") {
+  const std::size_t huge = pmrheap::platform::huge_page_size();
+  virtual_arena_resource arena(std::size_t{1} << 30, pmrheap::huge_pages::advise);
+  CHECK(arena.huge_page_mode() == pmrheap::huge_pages::advise);
+  CHECK(arena.reserved() == std::size_t{1} << 30);
+  void* p = arena.allocate(1, 1);
+  if (huge != 0) {
+    CHECK(arena.commit_step() == huge);
+    CHECK(is_aligned(p, huge));
+    CHECK(arena.committed() == huge);
+  } else {
+    CHECK(arena.commit_step() == virtual_arena_resource().commit_step());
+  }
+#if defined(__linux__)
+  CHECK(pmrheap::test::has_vm_flag(p, "hg") == (huge != 0));
+  virtual_arena_resource plain(std::size_t{1} << 30);
+  CHECK_FALSE(pmrheap::test::has_vm_flag(plain.allocate(1, 1), "hg"));
+#endif
+}
+
+TEST_CASE("virtual_arena_resource: over-aligned requests and std::pmr containers") {
+  virtual_arena_resource arena;
+  static_cast<void>(arena.allocate(3, 1));
+  void* p = arena.allocate(100, 2 * mib);
+  CHECK(is_aligned(p, 2 * mib));
+  std::pmr::vector<std::pmr::string> names(&arena);
+  for (int i = 0; i < 10000; ++i) names.emplace_back(std::string(30, static_cast<char>('a' + i % 26)));
+  CHECK(names[9999][0] == static_cast<char>('a' + 9999 % 26));
+  CHECK_FALSE(arena.is_equal(virtual_arena_resource{}));
+  CHECK(arena.is_equal(arena));
+}
