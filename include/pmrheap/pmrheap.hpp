@@ -3,6 +3,7 @@
 #ifndef PMRHEAP_PMRHEAP_HPP
 #define PMRHEAP_PMRHEAP_HPP
 
+#include "pmrheap/arena_resource.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
