@@ -151,7 +151,8 @@ void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept 
     const auto used = static_cast<std::size_t>(cursor_ - reinterpret_cast<std::byte*>(nodes_)) +
                       detail::align_offset(cursor_, alignment);
     std::size_t needed = 0;
-    if (node_size_for(used, bytes, needed) && grow_in_place(needed)) return bump(bytes, alignment);
+    void* p = nullptr;
+    if (node_size_for(used, bytes, needed) && grow_in_place(needed) && bump(bytes, alignment, p)) return p;
   }
 
   // A fresh payload is aligned to node_alignment, so this is the most padding the block can need.
@@ -164,8 +165,10 @@ void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept 
     if (n == nullptr) return nullptr;
     next_size_ = grown(next_size_);
     push_bump_node(n);
-    void* const p = bump(bytes, alignment);
-    PMRHEAP_ASSERT(p != nullptr, "a regular node must hold any request it was chosen for");
+    void* p = nullptr;
+    const bool fits = bump(bytes, alignment, p);
+    PMRHEAP_ASSERT(fits, "a regular node must hold any request it was chosen for");
+    static_cast<void>(fits);
     return p;
   }
 

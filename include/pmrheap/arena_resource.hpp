@@ -87,28 +87,31 @@ class PMRHEAP_API arena_resource final : public resource {
  private:
   // The fast path: align the cursor, one compare against what is left of the bump node, bump.
   // `bytes - 1` turns a zero-byte request into SIZE_MAX, which never fits; `left` wraps above
-  // `room` when aligning passes the end, so no wrapped size can pass as a fit.
-  [[nodiscard]] void* bump(std::size_t bytes, std::size_t alignment) noexcept {
+  // `room` when aligning passes the end, so no wrapped size can pass as a fit. A bool, not a null
+  // block, says "missed", so the caller needs no second test.
+  [[nodiscard]] bool bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
     const auto room = static_cast<std::size_t>(end_ - cursor_);
     const std::size_t left = room - detail::align_offset(cursor_, alignment);
     if (left <= room && bytes - 1 < left) [[likely]] {
       std::byte* const p = end_ - left;
       cursor_ = p + bytes;
       detail::unpoison(p, bytes);
-      return p;
+      block = p;
+      return true;
     }
-    return nullptr;
+    return false;
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (detail::is_pow2(alignment)) [[likely]]
-      if (void* const p = bump(bytes, alignment)) [[likely]]
-        return p;
+    void* p = nullptr;
+    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
+      return p;
     return allocate_slow(bytes, alignment);
   }
 
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override {
-    if (void* const p = bump(bytes, alignment)) [[likely]]
+    void* p = nullptr;
+    if (bump(bytes, alignment, p)) [[likely]]
       return p;
     return refill(bytes, alignment);
   }
