@@ -13,9 +13,10 @@
 //   (an empty arena, a full node); otherwise it goes behind the bump node, which keeps its free
 //   space. Either way the node with the smaller leftover is the one given up on.
 // - Before a new node, the bump node is grown in place through the upstream's resize: first by a
-//   whole next-node size (amortised, like taking that node; the series advances), then by just
-//   enough (Zig), which picks up page or malloc slack. Two upstream calls in the worst case instead
-//   of one, but only a pmrheap upstream is asked at all: a foreign one could never say yes.
+//   whole next-node size (amortised, like taking that node; the series advances), then to the end
+//   of its page (page_resource's slack, in one call), then by just enough (Zig). Up to three
+//   upstream calls instead of Zig's one, but only a pmrheap upstream is asked at all: a foreign one
+//   could never say yes. Zig's "just enough" alone costs a call per block in a node's last page.
 // - capacity() walks the list instead of keeping a total (Zig's choice): after one retaining
 //   reset there is a single node, and allocation carries no bookkeeping.
 // - reset keeps the node closest to the target size from above (a shrink works in place on page
@@ -26,6 +27,8 @@
 
 #include <limits>
 #include <new>
+
+#include "pmrheap/platform.hpp"
 
 namespace pmrheap {
 namespace {
@@ -192,11 +195,17 @@ void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept 
 
 bool arena_resource::grow_in_place(std::size_t needed) noexcept {
   if (native_upstream_ == nullptr) return false;
-  std::size_t step = 0;
+  std::size_t step = max_node_size;
   if (node_size_for(nodes_->size, next_size_, step) && needed <= step && resize_bump_node(step)) {
     next_size_ = grown(next_size_);
     return true;
   }
+  // A mapping grows in place up to the end of its last page (page_resource): take all of it in one
+  // call, not one request at a time. Not worth asking beyond a step that was just refused.
+  std::size_t to_page = 0;
+  if (detail::align_up_checked(needed, platform::page_size(), to_page) && to_page > needed && to_page < step &&
+      resize_bump_node(to_page))
+    return true;
   return resize_bump_node(needed);
 }
 

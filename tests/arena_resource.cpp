@@ -292,7 +292,7 @@ TEST_CASE("arena_resource: in-place node growth over page_resource") {
   CHECK(upstream.resizes == 1);
   CHECK(arena.capacity() == 2560 - overhead);
 
-  // Then by just enough (a whole next node would cross the page), until the page is full.
+  // Then, once a whole next node would cross the page, to the end of the page in one call.
   bytes_ptr last = q;
   while (upstream.allocations == 1) {
     bytes_ptr r = take(arena, 100);
@@ -302,9 +302,12 @@ TEST_CASE("arena_resource: in-place node growth over page_resource") {
     }
   }
   CHECK(last + 100 <= node + page);
-  CHECK(last + 112 + 100 > node + page);
-  CHECK(upstream.resizes > 2);
-  CHECK(upstream.failed_resizes >= 2);
+  CHECK(last + 112 + 100 > node + page);  // the page was full
+  if (page == 4096) {
+    CHECK(upstream.resizes == 2);         // 1024 -> 2560 -> 4096
+    CHECK(upstream.failed_resizes == 3);  // 4864 (a step); 6400 and exactly enough once the page was full
+  }
+  CHECK(upstream.resizes < 8);
 
   // The newest block grows in place the same way.
   arena_resource other(&upstream);
