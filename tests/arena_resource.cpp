@@ -428,6 +428,34 @@ TEST_CASE("arena_resource: capacity after every reset mode") {
   }
 }
 
+// The node kept is the smallest one that holds the retained size; over page_resource it shrinks in
+// place, so the reset takes no new node and the next block starts where the first one did.
+TEST_CASE("arena_resource: reset keeps the node that fits best and shrinks it in place") {
+  counting_resource upstream(pmrheap::page_resource::instance());
+  arena_resource arena(&upstream);
+  bytes_ptr first_block = take(arena, 1000);
+  static_cast<void>(arena.allocate(4000));  // an oversized node, behind the first (Zig would keep it)
+  REQUIRE(upstream.live() == 2);
+  const std::size_t allocations = upstream.allocations;
+  CHECK(arena.reset(reset_mode::retain_with_limit, 1000));  // the first node is the smaller that fits
+  CHECK(upstream.allocations == allocations);
+  CHECK(upstream.live() == 1);
+  CHECK(arena.capacity() == 1000);
+  CHECK(take(arena, 1000) == first_block);
+}
+
+// After a retaining reset the node series continues from the node kept.
+TEST_CASE("arena_resource: the next node after a retaining reset is 1.5 times the kept one") {
+  counting_resource upstream;
+  arena_resource arena(&upstream);
+  for (int i = 0; i < 100; ++i) static_cast<void>(arena.allocate(100));
+  CHECK(arena.reset());
+  const std::size_t kept = arena.capacity() + overhead;
+  REQUIRE(upstream.live_bytes == kept);
+  while (upstream.live() == 1) static_cast<void>(arena.allocate(100));
+  CHECK(upstream.live_bytes - kept == pmrheap::detail::align_up(kept + kept / 2, 16));
+}
+
 // Once one node holds the retained capacity, a steady workload never calls the upstream again,
 // not even at reset.
 TEST_CASE("arena_resource: no upstream call after the first round with retain_capacity") {
