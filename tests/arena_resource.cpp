@@ -597,18 +597,25 @@ TEST_CASE("arena_resource: oversized nodes and grown nodes are poisoned beyond t
 // Nodes go back unpoisoned: an upstream that knows nothing of ASan may hand the memory out again.
 TEST_CASE("arena_resource: memory returned to the upstream is not left poisoned") {
   std::pmr::monotonic_buffer_resource keeper;  // never frees, so its memory stays readable
-  bytes_ptr p = nullptr;
-  {
-    arena_resource arena(&keeper);
-    p = take(arena, 16);
-    CHECK(is_poisoned(p + 100) == asan);
-    CHECK(arena.reset(reset_mode::retain_with_limit, 50));  // replaced by a smaller node
+  arena_resource arena(&keeper);
+  bytes_ptr p = take(arena, 16);
+  bytes_ptr big = take(arena, 3001, 1);  // an oversized node, 15 bytes left at its end
+  CHECK(is_poisoned(p + 100) == asan);
+  CHECK(is_poisoned(big + 3001) == asan);
+
+  SUBCASE("release") {
+    arena.release();
+    CHECK(arena.capacity() == 0);
+  }
+  SUBCASE("a reset that replaces the kept node and frees the other") {
+    CHECK(arena.reset(reset_mode::retain_with_limit, 50));
     CHECK(arena.capacity() == 50);
-    CHECK_FALSE(is_poisoned(p + 100));
     bytes_ptr q = take(arena, 16);
     CHECK(q != p);
     CHECK(is_poisoned(q + 16) == asan);
   }
-  CHECK_FALSE(is_poisoned(p));
+  CHECK_FALSE(is_poisoned(p + 100));
+  CHECK_FALSE(is_poisoned(big + 3001));
   p[100] = 1;  // the keeper's memory: usable again
+  big[3001] = 1;
 }
