@@ -39,6 +39,30 @@ void page_resource_section() {
   pmrheap::page_resource::instance()->deallocate(huge_aligned, 4096, std::size_t{2} << 20);
 }
 
+void arena_section() {
+  heading("arena_resource: bump allocation, everything given back at once");
+  pmrheap::arena_resource arena;  // nodes from the default resource: 1024 bytes first, then x1.5
+  {
+    std::pmr::vector<std::pmr::string> words(&arena);
+    for (const char* w : {"nodes", "bump", "reset", "retain", "capacity", "poison"}) words.emplace_back(w);
+    fmt::print("a std::pmr::vector<std::pmr::string> of {} words on an arena of {} bytes\n", words.size(),
+               arena.capacity());
+  }  // nothing may point into the arena across a reset
+
+  void* newest = arena.allocate(100);
+  arena.deallocate(newest, 100);  // the newest block gives its bytes back
+  fmt::print("deallocate of the newest block, then allocate: same address = {}\n", arena.allocate(100) == newest);
+  static_cast<void>(arena.allocate(std::size_t{1} << 20));  // a node of its own, exactly 1 MiB + header
+  fmt::print("after a 1 MiB block: capacity {} bytes\n", arena.capacity());
+
+  bool ok = arena.reset();  // retain_capacity
+  fmt::print("reset(retain_capacity): {}, capacity {} bytes, now in one node\n", ok, arena.capacity());
+  ok = arena.reset(pmrheap::reset_mode::retain_with_limit, 4096);
+  fmt::print("reset(retain_with_limit, 4096): {}, capacity {} bytes\n", ok, arena.capacity());
+  arena.release();
+  fmt::print("release(): capacity {} bytes\n", arena.capacity());
+}
+
 // Grows a buffer by doubling. remap either grows it without copying (mremap, realloc) or returns
 // nullptr, and then reallocate copies.
 void grow(pmrheap::resource& r, const char* name) {
@@ -121,6 +145,7 @@ int main() {
   fmt::print("pmrheap tour\n");
   c_resource_section();
   page_resource_section();
+  arena_section();
   reallocate_section();
   stack_fallback_section();
   virtual_arena_section();

@@ -3,6 +3,7 @@
 #ifndef PMRHEAP_PMRHEAP_HPP
 #define PMRHEAP_PMRHEAP_HPP
 
+#include "pmrheap/arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// arena_resource: bump allocation in nodes taken from an upstream resource, given back all at once
+// (Zig's ArenaAllocator, single-threaded 0.15 design), with resets that keep capacity.
+#ifndef PMRHEAP_ARENA_RESOURCE_HPP
+#define PMRHEAP_ARENA_RESOURCE_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+
+#include "pmrheap/detail/align.hpp"
+#include "pmrheap/detail/config.hpp"
+#include "pmrheap/detail/sanitizer.hpp"
+#include "pmrheap/reset_mode.hpp"
+#include "pmrheap/resource.hpp"
+
+namespace pmrheap {
+
+/// An arena (Zig's ArenaAllocator): blocks are bumped out of the newest node, a buffer taken from
+/// the upstream resource; everything goes back at once through reset(), release() or the
+/// destructor. When a block does not fit, the arena first asks the upstream to grow the node in
+/// place (pmrheap::resize: works when the upstream is a pmrheap resource), then takes a new node
+/// 1.5 times the size of the previous one. A request larger than that next node gets a node of its
+/// own and changes neither the sizes of later nodes nor which node the arena bumps in, unless that
+/// node would then have more room left.
+/// - deallocate: gives the bytes back only for the block that ends at the cursor (the newest one);
+///   otherwise does nothing.
+/// - resize / remap: the newest block grows (growing the node in place if needed) or shrinks in
+///   place; any other block can shrink (true, nothing reclaimed) but not grow (false). remap never
+///   moves a block.
+/// - Under AddressSanitizer, node memory not handed out is poisoned, and so is memory given back by
+///   deallocate, shrinking, reset() and release(): a use after reset is reported.
+/// **Fails**: allocate throws pmrheap::out_of_memory when the upstream refuses a node (the
+/// upstream's own exception does not escape).
+/// **Thread safety**: none; one arena per thread, or a lock around it.
+class PMRHEAP_API arena_resource final : public resource {
+  struct node {
+    node* next;        ///< The next older node.
+    std::size_t size;  ///< Bytes obtained from upstream for this node, header included.
+  };
+
+ public:
+  /// Upstream bytes of the first node (header included) when no initial capacity is given.
+  static constexpr std::size_t first_node_size = 1024;
+  /// Bytes every node spends on its header; the payload after it is aligned to
+  /// alignof(std::max_align_t).
+  static constexpr std::size_t node_overhead = detail::align_up(sizeof(node), alignof(std::max_align_t));
+
+  /// An empty arena over std::pmr::get_default_resource() (read now, not at each allocation).
+  /// **Cost**: no allocation; the first node is taken on the first allocate.
+  arena_resource() noexcept : arena_resource(std::pmr::get_default_resource()) {}
+
+  /// An empty arena over `upstream`; a null upstream is std::pmr::null_memory_resource(), which
+  /// refuses every node. **Cost**: no allocation.
+  explicit arena_resource(std::pmr::memory_resource* upstream) noexcept;
+
+  /// An arena holding one node of at least `initial_capacity` usable bytes; after reset(free_all)
+  /// or release() the first node has that size again. 0 takes no node.
+  /// **Fails**: throws pmrheap::out_of_memory when the upstream refuses the node.
+  arena_resource(std::size_t initial_capacity, std::pmr::memory_resource* upstream);
+
+  arena_resource(const arena_resource&) = delete;
+  arena_resource& operator=(const arena_resource&) = delete;
+
+  /// Returns every node to the upstream.
+  ~arena_resource() override;
+
+  /// Invalidates every block and keeps, per `mode`, nothing (free_all), the current capacity()
+  /// (retain_capacity) or at most `limit` bytes of it (retain_with_limit; a limit of 0 is
+  /// free_all), in one node: the node that fits that size best is kept and resized upstream in
+  /// place, or else replaced by a new node of exactly that size.
+  /// **Returns**: false only when that replacement was refused; the arena then keeps the old node
+  /// and stays fully usable. **Cost**: one upstream deallocate per other node; no upstream call
+  /// at all when the kept node already has the size (every reset after the first of a steady
+  /// workload). Never throws.
+  bool reset(reset_mode mode = reset_mode::retain_capacity, std::size_t limit = 0) noexcept;
+
+  /// reset(reset_mode::free_all): every node back to the upstream (the std::pmr name).
+  void release() noexcept;
+
+  /// Usable bytes in all nodes, used or not (Zig's queryCapacity): node sizes minus
+  /// node_overhead each. **Cost**: walks the node list (one node after a retaining reset).
+  [[nodiscard]] std::size_t capacity() const noexcept;
+
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
+
+ private:
+  // The fast path: align the cursor, one compare against what is left of the bump node, bump.
+  // `bytes - 1` turns a zero-byte request into SIZE_MAX, which never fits; `left` wraps above
+  // `room` when aligning passes the end, so no wrapped size can pass as a fit. A bool, not a null
+  // block, says "missed", so the caller needs no second test.
+  [[nodiscard]] bool bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
+    const auto room = static_cast<std::size_t>(end_ - cursor_);
+    const std::size_t left = room - detail::align_offset(cursor_, alignment);
+    if (left <= room && bytes - 1 < left) [[likely]] {
+      std::byte* const p = end_ - left;
+      cursor_ = p + bytes;
+      detail::unpoison(p, bytes);
+      block = p;
+      return true;
+    }
+    return false;
+  }
+
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    void* p = nullptr;
+    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
+      return p;
+    return allocate_slow(bytes, alignment);
+  }
+
+  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override {
+    void* p = nullptr;
+    if (bump(bytes, alignment, p)) [[likely]]
+      return p;
+    return refill(bytes, alignment);
+  }
+
+  // Only the block that ends at the cursor gives its bytes back. `p < cursor_` also rules out
+  // the zero-byte block and a size that wraps the address space.
+  void do_deallocate(void* p, std::size_t bytes, std::size_t) override {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    const auto cursor = reinterpret_cast<std::uintptr_t>(cursor_);
+    if (at < cursor && at + bytes == cursor) {
+      cursor_ = static_cast<std::byte*>(p);
+      detail::poison(p, bytes);
+    }
+  }
+
+  bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+
+  PMRHEAP_NOINLINE void* allocate_slow(std::size_t bytes, std::size_t alignment);
+  PMRHEAP_NOINLINE void* refill(std::size_t bytes, std::size_t alignment) noexcept;
+  bool grow_in_place(std::size_t needed) noexcept;
+  bool resize_bump_node(std::size_t new_size) noexcept;
+  node* new_node(std::size_t size) noexcept;
+  void push_bump_node(node* n) noexcept;
+  void free_node(node* n) noexcept;
+
+  std::byte* cursor_ = nullptr;               ///< The bump node's first free byte; null without nodes.
+  std::byte* end_ = nullptr;                  ///< The end of the bump node; null without nodes.
+  node* nodes_ = nullptr;                     ///< Every node; the first one is the bump node.
+  std::pmr::memory_resource* upstream_;       ///< Where nodes come from.
+  resource* native_upstream_;                 ///< upstream_ as a pmrheap::resource (can resize), or null.
+  std::size_t first_size_ = first_node_size;  ///< Size of the first node after free_all.
+  std::size_t next_size_ = first_node_size;   ///< Size of the next regular node.
+};
+
+}  // namespace pmrheap
+
+#endif  // PMRHEAP_ARENA_RESOURCE_HPP
