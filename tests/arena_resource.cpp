@@ -619,3 +619,17 @@ TEST_CASE("arena_resource: memory returned to the upstream is not left poisoned"
   p[100] = 1;  // the keeper's memory: usable again
   big[3001] = 1;
 }
+
+// allocate/deallocate called on the concrete type bind statically (no virtual call) and must keep
+// exactly the contract of the virtual path.
+TEST_CASE("arena_resource: allocate through the concrete type keeps the contract") {
+  pmrheap::arena_resource arena(pmrheap::c_resource::instance());
+  CHECK_THROWS_AS(static_cast<void>(arena.allocate(16, pmrheap::test::opaque(3))), std::invalid_argument);
+  void* empty = arena.allocate(0, 64);
+  CHECK(empty == pmrheap::detail::empty_block(64));
+  arena.deallocate(empty, 0, 64);
+  CHECK_THROWS_AS(static_cast<void>(arena.allocate(pmrheap::detail::size_max, 8)), std::bad_alloc);
+  void* a = arena.allocate(24, 8);
+  arena.deallocate(a, 24, 8);  // the last block: its bytes come back
+  CHECK(arena.allocate(24, 8) == a);
+}

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <limits>
 #include <memory_resource>
 #include <stdexcept>
 #include <string>
@@ -128,5 +129,16 @@ TEST_CASE("reallocate: failure throws and leaves the old block intact") {
 
 TEST_CASE("reallocate: through a std::pmr::null_memory_resource fails cleanly") {
   CHECK_THROWS_AS(static_cast<void>(pmrheap::reallocate(*std::pmr::null_memory_resource(), nullptr, 0, 8)),
+                  std::bad_alloc);
+}
+
+// No object can exceed PTRDIFF_MAX bytes; such requests never reach a foreign resource.
+TEST_CASE("free functions: sizes above PTRDIFF_MAX are failures before a std resource sees them") {
+  pmrheap::test::counting_resource counter;  // a pmrheap resource, forwarding to new_delete
+  const std::size_t huge = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) + 1;
+  CHECK(pmrheap::try_allocate(*std::pmr::new_delete_resource(), huge, 8) == nullptr);
+  CHECK(counter.try_allocate(huge, 8) == nullptr);
+  CHECK(counter.allocations == 0);
+  CHECK_THROWS_AS(static_cast<void>(pmrheap::reallocate(*std::pmr::new_delete_resource(), nullptr, 0, huge, 8)),
                   std::bad_alloc);
 }

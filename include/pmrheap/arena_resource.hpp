@@ -65,6 +65,17 @@ class PMRHEAP_API arena_resource final : public resource {
   /// Returns every node to the upstream.
   ~arena_resource() override;
 
+  /// std::pmr::memory_resource::allocate and deallocate, declared again so that a call through
+  /// this type binds statically and inlines the fast path with every compiler (clang devirtualises
+  /// only on the static type of a call, and these calls would otherwise go through the base).
+  /// Same contract and results as the base's.
+  [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    return arena_resource::do_allocate(bytes, alignment);
+  }
+  void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    arena_resource::do_deallocate(p, bytes, alignment);
+  }
+
   /// Invalidates every block and keeps, per `mode`, nothing (free_all), the current capacity()
   /// (retain_capacity) or at most `limit` bytes of it (retain_with_limit; a limit of 0 is
   /// free_all), in one node: the node that fits that size best is kept and resized upstream in

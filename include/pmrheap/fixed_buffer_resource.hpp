@@ -119,6 +119,17 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   /// Leaves the whole buffer unpoisoned: it is the caller's again.
   ~fixed_buffer_resource() override;
 
+  /// std::pmr::memory_resource::allocate and deallocate, declared again so that a call through
+  /// this type binds statically and inlines the fast path with every compiler (clang devirtualises
+  /// only on the static type of a call, and these calls would otherwise go through the base).
+  /// Same contract and results as the base's.
+  [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    return fixed_buffer_resource::do_allocate(bytes, alignment);
+  }
+  void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    fixed_buffer_resource::do_deallocate(p, bytes, alignment);
+  }
+
   /// **Returns**: true when `p` points into the buffer (one past its end does not).
   [[nodiscard]] bool owns(const void* p) const noexcept { return buffer_.owns(p); }
   /// **Returns**: true when [p, p + bytes) is a non-empty block of the buffer ending where the

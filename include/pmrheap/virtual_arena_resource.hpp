@@ -53,6 +53,17 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   /// Returns the whole reservation to the OS.
   ~virtual_arena_resource() override;
 
+  /// std::pmr::memory_resource::allocate and deallocate, declared again so that a call through
+  /// this type binds statically and inlines the fast path with every compiler (clang devirtualises
+  /// only on the static type of a call, and these calls would otherwise go through the base).
+  /// Same contract and results as the base's.
+  [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    return virtual_arena_resource::do_allocate(bytes, alignment);
+  }
+  void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
+    virtual_arena_resource::do_deallocate(p, bytes, alignment);
+  }
+
   /// Frees every block. free_all decommits every page; retain_capacity keeps every committed page;
   /// retain_with_limit keeps at most `limit` bytes committed (rounded down to pages) and decommits
   /// the rest, a limit of 0 being free_all.
