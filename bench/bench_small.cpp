@@ -77,6 +77,32 @@ void small_fixed_buffer(benchmark::State& state) {
   finish(state);
 }
 
+void small_arena(benchmark::State& state) {
+  for (auto _ : state) {
+    pmrheap::arena_resource r;  // upstream: the default resource, as std monotonic's
+    run_pmr(r);
+  }
+  finish(state);
+}
+
+// The same arena called through its own type: allocate binds statically and inlines the bump.
+void small_arena_concrete(benchmark::State& state) {
+  for (auto _ : state) {
+    pmrheap::arena_resource r;
+    for (std::uint32_t s : sizes) benchmark::DoNotOptimize(r.allocate(s, 8));
+  }
+  finish(state);
+}
+
+void small_virtual_arena(benchmark::State& state) {
+  pmrheap::virtual_arena_resource r(std::size_t{1} << 30);
+  for (auto _ : state) {
+    run_pmr(r);
+    r.reset(pmrheap::reset_mode::retain_capacity);  // keeps its pages committed, as a reused arena would
+  }
+  finish(state);
+}
+
 void small_inline_bump(benchmark::State& state) {
   for (auto _ : state) {
     pmrheap::bench::inline_bump b{prefaulted_buffer(), prefaulted_buffer() + buffer_bytes};
@@ -117,6 +143,9 @@ void small_pool(benchmark::State& state) {
 #define PMRHEAP_SMALL(fn, name) BENCHMARK(fn)->Name("small/" name)->Unit(benchmark::kMillisecond)
 PMRHEAP_SMALL(small_inline_bump, "inline_bump");
 PMRHEAP_SMALL(small_virtual_bump, "virtual_bump");
+PMRHEAP_SMALL(small_arena, "arena_resource");
+PMRHEAP_SMALL(small_arena_concrete, "arena_concrete");
+PMRHEAP_SMALL(small_virtual_arena, "virtual_arena_retained");
 PMRHEAP_SMALL(small_fixed_buffer, "fixed_buffer_resource");
 PMRHEAP_SMALL(small_monotonic, "std_monotonic");
 PMRHEAP_SMALL(small_monotonic_presized, "std_monotonic_presized");
