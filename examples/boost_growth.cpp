@@ -8,6 +8,7 @@
 #include <memory_resource>
 #include <vector>
 
+#include "pmrheap/arena_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/resizable_allocator.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
@@ -79,14 +80,16 @@ void std_vector_on_monotonic() {
   report("(a) std::pmr::vector on monotonic_buffer_resource", buffers, "upstream (peak)", upstream.peak_bytes);
 }
 
-// (b) A Boost vector with resizable_allocator on any pmrheap resource: grows in place wherever the
-// resource can, takes a new buffer where it cannot.
-void boost_vector_on(const char* name, pmrheap::resource& resource) {
-  counting_upstream upstream(resource);
-  boost::container::vector<int, pmrheap::resizable_allocator<int>> v{pmrheap::resizable_allocator<int>(&upstream)};
+// (b) A Boost vector with resizable_allocator on an arena over page_resource: it grows in place
+// while its buffer is the newest block of the arena's node (the node grows in place within its
+// page); past that every growth moves it into a node of its own, and the arena keeps the outgrown
+// buffers until reset().
+void boost_vector_on_arena() {
+  counting_upstream upstream(*pmrheap::page_resource::instance());
+  pmrheap::arena_resource arena(&upstream);
+  boost::container::vector<int, pmrheap::resizable_allocator<int>> v{pmrheap::resizable_allocator<int>(&arena)};
   const int buffers = grow(v);
-  report(fmt::format("(b) Boost vector + resizable_allocator on {}", name).c_str(), buffers, "upstream (peak)",
-         upstream.peak_bytes);
+  report("(b) Boost vector + resizable_allocator on arena_resource", buffers, "upstream (peak)", upstream.peak_bytes);
 }
 
 // (c) The same vector on a virtual arena: one buffer, grown in place through committed pages.
@@ -103,10 +106,6 @@ int main() {
   fmt::print("A vector of {} ints ({:.1f} MiB of payload), pushed back one at a time:\n", count,
              mib(count * sizeof(int)));
   std_vector_on_monotonic();
-  // TODO(#5): arena_resource is built on another branch; once merged, add
-  //   pmrheap::arena_resource arena(pmrheap::page_resource::instance());
-  //   boost_vector_on("arena_resource", arena);
-  // Until then page_resource stands in: in place within its pages, a new mapping past them.
-  boost_vector_on("page_resource", *pmrheap::page_resource::instance());
+  boost_vector_on_arena();
   boost_vector_on_virtual_arena();
 }

@@ -115,6 +115,20 @@ void stack_fallback_section() {
              scratch.capacity());
 }
 
+// Resources chain through their upstreams: a stack buffer first, an arena behind it, pages behind
+// that (examples/fallback_chain.cpp logs every call between the layers).
+void fallback_chain_section() {
+  heading("a fallback chain: stack buffer -> arena_resource -> page_resource");
+  pmrheap::arena_resource arena(pmrheap::page_resource::instance());
+  pmrheap::stack_fallback_resource<256> stack(&arena);
+  for (std::size_t bytes : {64, 128, 1000, 32, 100}) {
+    void* const p = stack.allocate(bytes);
+    fmt::print("allocate {:>4} bytes: served by the {}\n", bytes, stack.owns(p) ? "stack buffer" : "arena");
+  }
+  fmt::print("stack buffer {} of {} bytes used; arena capacity {} bytes\n", stack.used(), stack.capacity(),
+             arena.capacity());
+}  // the arena gives its nodes back to page_resource here
+
 void virtual_arena_section() {
   heading("virtual_arena_resource: reserve address space, grow in place");
   pmrheap::virtual_arena_resource arena;
@@ -148,6 +162,7 @@ int main() {
   arena_section();
   reallocate_section();
   stack_fallback_section();
+  fallback_chain_section();
   virtual_arena_section();
   fmt::print("\nEverything above is explained in docs/resources.md.\n");
 }

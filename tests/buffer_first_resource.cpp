@@ -12,6 +12,7 @@
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/counting_resource.hpp"
+#include "support/refusing_resource.hpp"
 
 using pmrheap::buffer_first_resource;
 using pmrheap::test::counting_resource;
@@ -195,4 +196,37 @@ TEST_CASE("buffer_first_resource: a null fallback means the buffer only") {
   CHECK(r.try_allocate(1, 1) == nullptr);
   r.deallocate(p, 32, 1);
   CHECK(r.used() == 0);
+}
+
+// With the buffer full, the request itself goes to the fallback, and when the fallback refuses,
+// its own exception propagates unchanged (docs/design.md, "Resources with an upstream").
+TEST_CASE("buffer_first_resource: when both are exhausted, allocate throws what the fallback throws") {
+  std::byte buffer[32];
+  SUBCASE("a std fallback: std::bad_alloc, not turned into pmrheap::out_of_memory") {
+    buffer_first_resource r(buffer, std::pmr::null_memory_resource());
+    bool plain_bad_alloc = false;
+    try {
+      static_cast<void>(r.allocate(64, 8));
+    } catch (const pmrheap::out_of_memory&) {
+    } catch (const std::bad_alloc&) {
+      plain_bad_alloc = true;
+    }
+    CHECK(plain_bad_alloc);
+    CHECK(r.try_allocate(64, 8) == nullptr);
+  }
+  SUBCASE("a pmrheap fallback: its pmrheap::out_of_memory, naming the request") {
+    pmrheap::test::refusing_resource fallback;
+    fallback.refuse_allocations = true;
+    buffer_first_resource r(buffer, &fallback);
+    CHECK_THROWS_AS(static_cast<void>(r.allocate(64, 8)), pmrheap::out_of_memory);
+    CHECK(fallback.refused == 1);  // the fallback was asked, and its answer is what came back
+    try {
+      static_cast<void>(r.allocate(64, 8));
+    } catch (const pmrheap::out_of_memory& e) {
+      CHECK(e.bytes() == 64);
+      CHECK(e.alignment() == 8);
+    }
+    CHECK(r.try_allocate(64, 8) == nullptr);
+    CHECK(fallback.refused == 3);
+  }
 }

@@ -2,8 +2,6 @@
 // Tests include/pmrheap/resizable_allocator.hpp (docs/growth.md): Boost.Container's version-2
 // protocol over pmrheap resources. In-place growth is proven twice: by Boost's own vector counters
 // (BOOST_CONTAINER_VECTOR_ALLOC_STATS: num_alloc, num_expand_fwd, num_shrink) and by addresses.
-// TODO(#5): arena_resource and fixed_buffer_resource cases (the last block grows in place) go here
-// once those resources are merged; they are built on other branches.
 #define BOOST_CONTAINER_VECTOR_ALLOC_STATS
 #include "pmrheap/resizable_allocator.hpp"
 
@@ -13,14 +11,18 @@
 #include <boost/container/string.hpp>
 #include <boost/container/vector.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <memory_resource>
 #include <new>
 #include <stdexcept>
 
+#include "pmrheap/arena_resource.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
+#include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/testing.hpp"
@@ -159,12 +161,133 @@ TEST_CASE("c_resource: a Boost vector grows in place within malloc_usable_size")
 }
 #endif
 
+// The arena grows the newest block of its bump node by moving its cursor, so the vector's buffer
+// grows in place while nothing is allocated after it. Once a block sits after it, the next growth
+// takes a new buffer (after that block), which then grows in place in its turn. The upstream is a
+// counting wrapper over new_delete_resource, which never grows a node: only the cursor moves.
+TEST_CASE("arena_resource: a Boost vector grows in place while its buffer is the newest block of the node") {
+  pmrheap::test::counting_resource upstream(std::pmr::new_delete_resource());
+  pmrheap::arena_resource arena(std::size_t{1} << 20, &upstream);
+  int_vector v = make_vector(&arena);
+  CHECK(push_counting_moves(v, 10000) == 0);
+  const int* const first = v.data();
+  CHECK(v.num_alloc == 1);
+  CHECK(v.num_expand_fwd > 0);
+  CHECK(v.num_expand_bwd == 0);
+  CHECK(upstream.calls() == 1);  // the initial node, nothing else
+
+  // The next block starts where the buffer ends: the buffer was the newest block.
+  auto* const blocker = static_cast<int*>(arena.allocate(4 * sizeof(int), alignof(int)));
+  CHECK(blocker == v.data() + v.capacity());
+  std::fill(blocker, blocker + 4, -7);
+
+  const auto expansions = v.num_expand_fwd;
+  CHECK(push_counting_moves(v, v.capacity() - v.size() + 1) == 1);  // one past the capacity
+  CHECK(v.num_alloc == 2);
+  CHECK(v.num_expand_fwd == expansions);  // the expansion was refused, not reported as done
+  CHECK(v.data() != first);
+  CHECK(v.data() == blocker + 4);  // the new buffer is the newest block now
+  CHECK(std::count(blocker, blocker + 4, -7) == 4);
+  CHECK(holds_sequence(v));
+
+  // ... and grows in place again.
+  const int* const second = v.data();
+  CHECK(push_counting_moves(v, 20000) == 0);
+  CHECK(v.data() == second);
+  CHECK(v.num_alloc == 2);
+  CHECK(v.num_expand_fwd > expansions);
+  CHECK(static_cast<int*>(arena.allocate(sizeof(int), alignof(int))) == v.data() + v.capacity());
+  CHECK(upstream.calls() == 1);
+  CHECK(holds_sequence(v));
+}
+
+// Over page_resource a node is a mapping of whole pages: when the buffer reaches the end of the
+// node, the arena grows the node in place upstream (page_resource's resize, within the node's
+// page), and the vector keeps its address. Past the page the node cannot grow and the vector moves.
+TEST_CASE("arena_resource over page_resource: the node grows in place upstream under a Boost vector") {
+  pmrheap::test::counting_resource upstream(pmrheap::page_resource::instance());
+  pmrheap::arena_resource arena(&upstream);
+  int_vector v = make_vector(&arena);
+  v.push_back(0);
+  const int* const first = v.data();
+  const auto* const node = reinterpret_cast<const std::byte*>(first) - pmrheap::arena_resource::node_overhead;
+  REQUIRE(pmrheap::detail::is_aligned(node, page_size()));  // the first block of a fresh node
+  const std::size_t in_page = (page_size() - pmrheap::arena_resource::node_overhead) / sizeof(int);
+
+  CHECK(push_counting_moves(v, in_page - 1) == 0);
+  CHECK(v.data() == first);
+  CHECK(v.capacity() == in_page);  // to the end of the node's page
+  CHECK(v.num_alloc == 1);
+  CHECK(v.num_expand_fwd > 0);
+  CHECK(upstream.allocations == 1);                       // one node, ...
+  CHECK(upstream.resizes >= 1);                           // ... grown in place upstream, to the whole page
+  if (page_size() == 4096) CHECK(upstream.resizes == 2);  // 1024 -> 2560 -> 4096 bytes
+  CHECK(arena.capacity() == in_page * sizeof(int));
+
+  CHECK(push_counting_moves(v, 1) == 1);
+  CHECK(upstream.failed_resizes >= 1);  // the node could not grow past its page
+  CHECK(upstream.allocations == 2);     // the new buffer's node
+  CHECK(v.num_alloc == 2);
+  CHECK(holds_sequence(v));
+}
+
+// A fixed buffer grows its last block in place: the vector's buffer grows until something is
+// allocated after it, moves once (after that block), grows in place again up to the end of the
+// buffer, and then push_back throws with the vector unchanged (nothing can hold a larger buffer).
+TEST_CASE("fixed_buffer_resource: a Boost vector grows in place while its buffer is the last block") {
+  constexpr std::size_t size = std::size_t{1} << 20;
+  const auto storage = std::make_unique<std::byte[]>(size);
+  pmrheap::fixed_buffer_resource buffer(storage.get(), size);
+  int_vector v = make_vector(&buffer);
+  CHECK(push_counting_moves(v, 10000) == 0);
+  CHECK(static_cast<const void*>(v.data()) == storage.get());
+  CHECK(v.num_alloc == 1);
+  CHECK(v.num_expand_fwd > 0);
+  CHECK(buffer.is_last_allocation(v.data(), v.capacity() * sizeof(int)));
+  CHECK(buffer.used() == v.capacity() * sizeof(int));  // every growth was taken in place
+
+  auto* const blocker = static_cast<int*>(buffer.allocate(4 * sizeof(int), alignof(int)));
+  CHECK(blocker == v.data() + v.capacity());
+  CHECK_FALSE(buffer.is_last_allocation(v.data(), v.capacity() * sizeof(int)));
+  std::fill(blocker, blocker + 4, -7);
+
+  const auto expansions = v.num_expand_fwd;
+  CHECK(push_counting_moves(v, v.capacity() - v.size() + 1) == 1);
+  CHECK(v.num_alloc == 2);
+  CHECK(v.num_expand_fwd == expansions);
+  CHECK(v.data() == blocker + 4);
+  CHECK(buffer.is_last_allocation(v.data(), v.capacity() * sizeof(int)));
+  CHECK(holds_sequence(v));
+
+  const int* const second = v.data();
+  bool moved = false;
+  const auto fill_up = [&] {
+    for (;;) {
+      v.push_back(static_cast<int>(v.size()));
+      moved = moved || v.data() != second;
+    }
+  };
+  CHECK_THROWS_AS(fill_up(), std::bad_alloc);
+  CHECK_FALSE(moved);
+  CHECK(v.num_alloc == 2);
+  CHECK(v.num_expand_fwd > expansions);
+  CHECK(buffer.used() == buffer.capacity());  // the vector ends where the buffer does
+  CHECK(v.size() == v.capacity());
+  CHECK(std::count(blocker, blocker + 4, -7) == 4);
+  CHECK(holds_sequence(v));
+}
+
 // validating_resource checks every resize and deallocate against the block's real size: the
 // allocator must never report (or free) a size the resource does not hold.
 TEST_CASE("resizable_allocator: every size it reports is the size the resource holds") {
-  virtual_arena_resource arena;
+  virtual_arena_resource virtual_arena;
+  pmrheap::arena_resource arena(pmrheap::page_resource::instance());
+  constexpr std::size_t size = std::size_t{4} << 20;
+  const auto storage = std::make_unique<std::byte[]>(size);
+  pmrheap::fixed_buffer_resource buffer(storage.get(), size);
   for (std::pmr::memory_resource* upstream :
-       {static_cast<std::pmr::memory_resource*>(&arena),
+       {static_cast<std::pmr::memory_resource*>(&virtual_arena), static_cast<std::pmr::memory_resource*>(&arena),
+        static_cast<std::pmr::memory_resource*>(&buffer),
         static_cast<std::pmr::memory_resource*>(pmrheap::page_resource::instance()),
         static_cast<std::pmr::memory_resource*>(pmrheap::c_resource::instance())}) {
     pmrheap::testing::validating_resource checked(upstream);
