@@ -91,9 +91,10 @@ std::string demangle(const char* name) {
 }
 
 void append_frame(std::string& out, std::string_view indent, std::size_t index, const void* address,
-                  const std::string& function, const char* file, int line) {
+                  const std::string& function, const char* file, int line, bool inlined = false) {
   fmt::format_to(std::back_inserter(out), "{}#{} {} in {}", indent, index, address, function);
   if (file != nullptr && *file != '\0') fmt::format_to(std::back_inserter(out), " at {}:{}", file, line);
+  if (inlined) out += " (inlined)";
   out += '\n';
 }
 
@@ -143,7 +144,8 @@ void symbolise(std::string& out, std::string_view indent, void* const* frames, s
     if (found.count == 0) append_frame(out, indent, i, frames[i], "??", nullptr, 0);
     for (int k = 0; k < found.count; ++k) {
       const location& at = found.at[k];
-      append_frame(out, indent, i, frames[i], at.function != nullptr ? demangle(at.function) : "??", at.file, at.line);
+      append_frame(out, indent, i, frames[i], at.function != nullptr ? demangle(at.function) : "??", at.file, at.line,
+                   /*inlined=*/k + 1 < found.count);
     }
   }
 }

@@ -27,6 +27,15 @@ PMRHEAP_NOINLINE stack_trace pmrheap_trace_middle(std::size_t frames, std::size_
   return t;
 }
 
+// An inlined call: its frame exists only in the debug information.
+[[gnu::always_inline]] inline stack_trace pmrheap_trace_inlined() { return stack_trace::capture(2, 0); }
+
+PMRHEAP_NOINLINE stack_trace pmrheap_trace_outer() {
+  stack_trace t = pmrheap_trace_inlined();
+  asm volatile("");
+  return t;
+}
+
 namespace {
 
 bool contains(std::string_view haystack, std::string_view needle) {
@@ -113,4 +122,17 @@ TEST_CASE("stack_trace: traces are values and capture is safe from several threa
   const stack_trace copy = traces[0];
   CHECK(copy.size() == traces[0].size());
   CHECK(copy.to_string() == traces[0].to_string());
+}
+
+TEST_CASE("stack_trace: an inlined call is printed before its caller, marked (inlined)") {
+  const std::string text = pmrheap_trace_outer().to_string();
+  MESSAGE(text);
+  if (std::string_view(stack_trace::symbolizer()) == "libbacktrace") {
+    CHECK(contains(text, "#0 "));
+    CHECK(contains(text, "in pmrheap_trace_inlined() at "));
+    CHECK(contains(text, "(inlined)\n"));
+    CHECK(text.find("pmrheap_trace_inlined") < text.find("pmrheap_trace_outer"));
+  } else {
+    CHECK_FALSE(text.empty());
+  }
 }

@@ -46,8 +46,9 @@ class PMRHEAP_API stack_trace {
   [[nodiscard]] void* const* end() const noexcept { return frames_.data() + size_; }
 
   /// The trace symbolised, one line per frame, each starting with `indent` and ending in '\n':
-  /// `#1 0x55d4c3a2b1c4 in parse(config&) at src/parse.cpp:42`. An empty trace gives one line
-  /// saying no frames were captured.
+  /// `#1 0x55d4c3a2b1c4 in parse(config&) at src/parse.cpp:42`. A call that was inlined adds a
+  /// line with the same number, marked `(inlined)`, before its caller's. An empty trace gives one
+  /// line saying no frames were captured.
   /// **Cost**: a symbol lookup per frame; the first call in a process also loads the debug
   /// information (milliseconds). **Fails**: throws std::bad_alloc if the string cannot grow.
   /// **Thread safety**: safe.
