@@ -4,9 +4,15 @@
 #define PMRHEAP_PMRHEAP_HPP
 
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/default_resource_guard.hpp"
+#include "pmrheap/failing_resource.hpp"
+#include "pmrheap/logging_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/synchronized_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
