@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// debug_resource.
+// debug_resource: the records, the hooks, the quarantine. The checks that read canaries and fills,
+// and the wording of every report, are in debug_report.cpp.
 //
 // Design notes:
 // - Records live in std::maps on the global heap, keyed by address, not in headers in front of the
@@ -21,72 +22,10 @@
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <cstring>
-#include <iterator>
+#include <utility>
 
 namespace pmrheap {
-namespace {
-
-constexpr const char* prefix = "pmrheap::debug_resource: ";
-
-// "the 24-byte block at 0x... (alignment 8, allocation #3)"
-std::string describe(const void* p, std::size_t bytes, std::size_t alignment, std::uint64_t serial) {
-  return fmt::format("the {}-byte block at {} (alignment {}, allocation #{})", bytes, p, alignment, serial);
-}
-
-// "deallocate(0x..., 24 bytes, alignment 8)" or "resize(0x..., 24 -> 48 bytes, alignment 8)"
-template <class Call>
-std::string describe_call(const Call& c) {
-  if (std::strcmp(c.name, "resize") == 0 || std::strcmp(c.name, "remap") == 0)
-    return fmt::format("{}({}, {} -> {} bytes, alignment {})", c.name, c.p, c.bytes, c.new_bytes, c.alignment);
-  return fmt::format("{}({}, {} bytes, alignment {})", c.name, c.p, c.bytes, c.alignment);
-}
-
-void append_trace(std::string& out, const char* label, const stack_trace& trace) {
-  fmt::format_to(std::back_inserter(out), "  {} at:\n{}", label, trace.to_string("    "));
-}
-
-// First byte in [p, p + n) that is not `value`, and how many are not; n when none.
-struct scan_result {
-  std::size_t first;
-  std::size_t changed;
-};
-scan_result scan(const std::byte* p, std::size_t n, unsigned char value) noexcept {
-  scan_result r{n, 0};
-  for (std::size_t i = 0; i < n; ++i) {
-    if (static_cast<unsigned char>(p[i]) == value) continue;
-    if (r.changed++ == 0) r.first = i;
-  }
-  return r;
-}
-
-void fill(const std::byte* p, std::size_t n, unsigned char value) noexcept {
-  // The resource owns the memory of its blocks; the const is only the table's key type.
-  std::memset(const_cast<std::byte*>(p), value, n);
-}
-
-}  // namespace
-
-const char* to_string(debug_error_kind kind) noexcept {
-  switch (kind) {
-    case debug_error_kind::leak:
-      return "leak";
-    case debug_error_kind::double_free:
-      return "double free";
-    case debug_error_kind::invalid_free:
-      return "invalid free";
-    case debug_error_kind::size_mismatch:
-      return "size mismatch";
-    case debug_error_kind::alignment_mismatch:
-      return "alignment mismatch";
-    case debug_error_kind::overrun:
-      return "overrun";
-    case debug_error_kind::use_after_free:
-      return "use after free";
-  }
-  return "unknown";
-}
 
 debug_resource::debug_resource(std::pmr::memory_resource* backing, debug_options options)
     : backing_(backing != nullptr ? backing : page_resource::instance()), options_(std::move(options)) {
@@ -129,7 +68,7 @@ void debug_resource::do_deallocate(void* p, std::size_t bytes, std::size_t align
   error_list errors;
   {
     std::lock_guard lock(mutex_);
-    deallocate_block(call{"deallocate", "deallocated", p, bytes, 0, alignment, &trace}, errors);
+    deallocate_block(call{operation::deallocate, p, bytes, 0, alignment, &trace}, errors);
   }
   dispatch(errors);
 }
@@ -140,7 +79,7 @@ bool debug_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_b
   void* q = nullptr;
   {
     std::lock_guard lock(mutex_);
-    q = resize_block(call{"resize", "resized", p, old_bytes, new_bytes, alignment, &trace}, errors);
+    q = resize_block(call{operation::resize, p, old_bytes, new_bytes, alignment, &trace}, errors);
   }
   dispatch(errors);
   return q != nullptr;
@@ -152,7 +91,7 @@ void* debug_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_b
   void* q = nullptr;
   {
     std::lock_guard lock(mutex_);
-    q = resize_block(call{"remap", "remapped", p, old_bytes, new_bytes, alignment, &trace}, errors);
+    q = resize_block(call{operation::remap, p, old_bytes, new_bytes, alignment, &trace}, errors);
   }
   dispatch(errors);
   return q;
@@ -234,7 +173,7 @@ void* debug_resource::resize_block(const call& c, error_list& errors) {
   if ((!grows || c.new_bytes - c.bytes <= options_.memory_limit - stats_.live_bytes) &&
       detail::checked_add(c.new_bytes, options_.canary_bytes, new_total)) {
     const std::size_t old_total = c.bytes + options_.canary_bytes;
-    if (std::strcmp(c.name, "remap") == 0) {
+    if (c.op == operation::remap) {
       q = pmrheap::remap(*backing_, c.p, old_total, new_total, c.alignment);
     } else if (pmrheap::resize(*backing_, c.p, old_total, new_total, c.alignment)) {
       q = c.p;
@@ -262,96 +201,6 @@ void* debug_resource::resize_block(const call& c, error_list& errors) {
     forget_records(moved_to, new_total);
   }
   return q;
-}
-
-// ---- checks and reports -------------------------------------------------------------------------
-
-void debug_resource::add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message) {
-  ++stats_.errors;
-  errors.push_back(debug_error{kind, std::move(message), p});
-}
-
-void debug_resource::report_unknown(const call& c, error_list& errors) {
-  const auto at = static_cast<address>(c.p);
-  if (const auto freed = freed_.find(at); freed != freed_.end()) {
-    const freed_info& info = freed->second;
-    const block_info& b = info.block;
-    const bool is_free = std::strcmp(c.name, "deallocate") == 0;
-    std::string message =
-        fmt::format("{}{}: {} of {}, which was already freed\n", prefix, is_free ? "double free" : "use after free",
-                    describe_call(c), describe(c.p, b.bytes, b.alignment, b.serial));
-    append_trace(message, "allocated", b.allocated);
-    append_trace(message, is_free ? "first freed" : "freed", info.freed);
-    append_trace(message, is_free ? "freed again" : c.done, *c.trace);
-    add_error(errors, is_free ? debug_error_kind::double_free : debug_error_kind::use_after_free, c.p,
-              std::move(message));
-    return;
-  }
-  std::string message =
-      fmt::format("{}invalid free: {} names no block this resource handed out", prefix, describe_call(c));
-  // Only the table is consulted: is the pointer inside a live block?
-  const block_info* inside = nullptr;
-  if (auto next = live_.upper_bound(at); next != live_.begin()) {
-    const auto& [start, block] = *std::prev(next);
-    if (at < start + block.bytes + options_.canary_bytes) {
-      fmt::format_to(std::back_inserter(message), "; it points {} bytes into {}", at - start,
-                     describe(start, block.bytes, block.alignment, block.serial));
-      inside = &block;
-    }
-  }
-  message += '\n';
-  append_trace(message, c.done, *c.trace);
-  if (inside != nullptr) append_trace(message, "that block was allocated", inside->allocated);
-  add_error(errors, debug_error_kind::invalid_free, c.p, std::move(message));
-}
-
-bool debug_resource::report_mismatch(const call& c, address p, const block_info& block, error_list& errors) {
-  bool matches = true;
-  const auto report = [&](debug_error_kind kind, std::string what) {
-    std::string message = fmt::format("{}{}: {} of {}: {}\n", prefix, to_string(kind), describe_call(c),
-                                      describe(p, block.bytes, block.alignment, block.serial), what);
-    append_trace(message, "allocated", block.allocated);
-    append_trace(message, c.done, *c.trace);
-    add_error(errors, kind, p, std::move(message));
-    matches = false;
-  };
-  if (c.bytes != block.bytes)
-    report(debug_error_kind::size_mismatch, fmt::format("{} bytes given, the block has {}", c.bytes, block.bytes));
-  if (c.alignment != block.alignment)
-    report(debug_error_kind::alignment_mismatch,
-           fmt::format("alignment {} given, the block was allocated with {}", c.alignment, block.alignment));
-  return matches;
-}
-
-void debug_resource::check_canary(address p, const block_info& block, const call& c, error_list& errors) {
-  const scan_result r = scan(p + block.bytes, options_.canary_bytes, canary_fill);
-  if (r.changed == 0) return;
-  std::string message = fmt::format(
-      "{}overrun: {} was written past its end: {} of the {} canary bytes after it changed, the first at offset {} "
-      "(found by {})\n",
-      prefix, describe(p, block.bytes, block.alignment, block.serial), r.changed, options_.canary_bytes,
-      block.bytes + r.first, c.name);
-  append_trace(message, "allocated", block.allocated);
-  append_trace(message, c.done, *c.trace);
-  add_error(errors, debug_error_kind::overrun, p, std::move(message));
-  fill(p + block.bytes, options_.canary_bytes, canary_fill);  // report each overrun once
-}
-
-void debug_resource::check_fill(address p, const freed_info& info, const char* when, error_list& errors) {
-  if (!options_.fill) return;
-  const block_info& b = info.block;
-  const std::size_t held = b.bytes + options_.canary_bytes;
-  const scan_result r = scan(p, held, freed_fill);
-  if (r.changed == 0) return;
-  std::string message = fmt::format(
-      "{}use after free: {} was written after it was freed: {} bytes changed, the first at offset {} (0x{:02x} "
-      "instead of 0x{:02x}; found {})\n",
-      prefix, describe(p, b.bytes, b.alignment, b.serial), r.changed, r.first, static_cast<unsigned>(p[r.first]),
-      freed_fill, when);
-  append_trace(message, "allocated", b.allocated);
-  append_trace(message, "freed", info.freed);
-  add_error(errors, debug_error_kind::use_after_free, p, std::move(message));
-  fill(p, held, freed_fill);
 }
 
 // ---- quarantine and records ---------------------------------------------------------------------
@@ -416,35 +265,13 @@ void debug_resource::forget_records(address p, std::size_t bytes) noexcept {
     it = it->second.held ? std::next(it) : freed_.erase(it);
 }
 
+void debug_resource::fill(address p, std::size_t bytes, unsigned char value) noexcept {
+  // The resource owns the memory of its blocks; the const is only the table's key type.
+  std::memset(const_cast<std::byte*>(p), value, bytes);
+}
+
 void debug_resource::give_back(address p, const block_info& block) noexcept {
   backing_->deallocate(const_cast<std::byte*>(p), block.bytes + options_.canary_bytes, block.alignment);
-}
-
-void debug_resource::add_leaks(error_list& errors) {
-  for (const auto& [p, block] : live_) {
-    std::string message = fmt::format("{}leak: {} was never deallocated\n", prefix,
-                                      describe(p, block.bytes, block.alignment, block.serial));
-    append_trace(message, "allocated", block.allocated);
-    add_error(errors, debug_error_kind::leak, p, std::move(message));
-  }
-}
-
-void debug_resource::log(const std::string& line) const noexcept {
-  std::FILE* out = options_.log != nullptr ? options_.log : stderr;
-  std::fputs(prefix, out);
-  std::fputs(line.c_str(), out);
-  std::fputc('\n', out);
-}
-
-void debug_resource::dispatch(const error_list& errors) const {
-  if (errors.empty()) return;
-  if (options_.on_error) {
-    for (const debug_error& e : errors) options_.on_error(e);
-    return;
-  }
-  for (const debug_error& e : errors) std::fwrite(e.message.data(), 1, e.message.size(), stderr);
-  std::fflush(stderr);
-  std::abort();
 }
 
 // ---- on demand ----------------------------------------------------------------------------------
@@ -469,7 +296,7 @@ std::size_t debug_resource::verify() {
   error_list errors;
   {
     std::lock_guard lock(mutex_);
-    const call c{"verify", "verified", nullptr, 0, 0, 0, &trace};
+    const call c{operation::verify, nullptr, 0, 0, 0, &trace};
     for (const auto& [p, block] : live_) check_canary(p, block, c, errors);
     for (const address p : quarantine_) check_fill(p, freed_.at(p), "by verify", errors);
   }

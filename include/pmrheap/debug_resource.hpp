@@ -180,9 +180,9 @@ class PMRHEAP_API debug_resource final : public resource {
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
   // What a report says about the call that found a problem.
+  enum class operation { deallocate, resize, remap, verify };
   struct call {
-    const char* name;  // "deallocate", "resize", "remap", "verify"
-    const char* done;  // "deallocated", "resized", ...: labels the caller's trace
+    operation op;
     void* p;
     std::size_t bytes;
     std::size_t new_bytes;  // resize and remap only
@@ -190,7 +190,7 @@ class PMRHEAP_API debug_resource final : public resource {
     const stack_trace* trace;
   };
 
-  // Callers hold mutex_.
+  // Callers hold mutex_. The checks and reports are in src/debug_report.cpp.
   void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace& trace);
   void deallocate_block(const call& c, error_list& errors);
   void* resize_block(const call& c, error_list& errors);
@@ -206,6 +206,10 @@ class PMRHEAP_API debug_resource final : public resource {
   void add_leaks(error_list& errors);
   void add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message);
   void log(const std::string& line) const noexcept;
+  static void fill(address p, std::size_t bytes, unsigned char value) noexcept;
+  static const char* name(operation op) noexcept;
+  static const char* done(operation op) noexcept;
+  static std::string describe_call(const call& c);
 
   // Without the lock: hands each error to on_error, or prints them all and aborts.
   void dispatch(const error_list& errors) const;
