@@ -100,9 +100,10 @@ void testing_section() {
   options.on_error = [&found](const pmrheap::debug_error& e) { found.push_back(e.kind); };
   pmrheap::debug_resource debug(pmrheap::c_resource::instance(), options);
   auto* block = static_cast<unsigned char*>(debug.allocate(24));
-  block[24] = 0;                // one byte past the end
-  debug.deallocate(block, 24);  // overrun
-  debug.deallocate(block, 24);  // double free
+  unsigned char* volatile past_the_end = block + 24;  // volatile: hides the bug from the compiler's checks
+  *past_the_end = 0;                                  // one byte past the end, into the canary
+  debug.deallocate(block, 24);                        // overrun
+  debug.deallocate(block, 24);                        // double free
   void* kept = debug.allocate(100);
   debug.deallocate(kept, 50);  // size mismatch (freed anyway, with the recorded size)
   void* leaked = debug.allocate(8);

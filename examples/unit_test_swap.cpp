@@ -71,8 +71,10 @@ TEST_CASE("(1) a debug_resource as the default resource catches a leak, with its
   REQUIRE(errors.size() == 2);
   CHECK(errors[0].kind == pmrheap::debug_error_kind::leak);
   CHECK(errors[0].message.find("allocated at:") != std::string::npos);
+  // With libbacktrace the trace leads back into this file, with lines. (Which function names
+  // appear depends on what the optimiser inlined.)
   if (std::string(pmrheap::stack_trace::symbolizer()) == "libbacktrace")
-    CHECK(errors[0].message.find("remember_greeting") != std::string::npos);
+    CHECK(errors[0].message.find("unit_test_swap.cpp:") != std::string::npos);
   fmt::print("{}", errors[0].message);
 
   std::pmr::polymorphic_allocator<>(&debug).delete_object(greeting);  // clean up for the next test

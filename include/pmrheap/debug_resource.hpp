@@ -48,7 +48,8 @@ struct debug_error {
   const void* address = nullptr;
 };
 
-/// Settings of a debug_resource. The first six are Zig's DebugAllocator options; the rest are ours.
+/// Settings of a debug_resource. The first five follow Zig's DebugAllocator options; on_error and
+/// the rest are ours.
 struct debug_options {
   static constexpr std::size_t no_limit = SIZE_MAX;
 
