@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // stack_trace. Capture uses the unwinder every gcc/clang target has (<unwind.h>), or execinfo's
-// backtrace(); symbolisation uses libbacktrace when the build found it (PMRHEAP_HAVE_LIBBACKTRACE,
-// set by src/meson.build), else execinfo's backtrace_symbols, else prints addresses.
+// backtrace(); symbolisation uses libbacktrace when the build found it, else execinfo's
+// backtrace_symbols, else prints addresses. src/meson.build decides (PMRHEAP_HAVE_LIBBACKTRACE,
+// PMRHEAP_HAVE_EXECINFO): a header check here would see the build machine's headers in cross builds.
 //
 // Design notes: capture stores addresses only, so a debug_resource can afford it on every
 // allocation; the names are looked up when a report is printed. libbacktrace's state is created
@@ -17,12 +18,11 @@
 
 #if __has_include(<unwind.h>) && defined(__GNUC__)
 #  include <unwind.h>
-#elif __has_include(<execinfo.h>)
-#  include <execinfo.h>
 #endif
 #if defined(PMRHEAP_HAVE_LIBBACKTRACE)
 #  include <backtrace.h>
-#elif __has_include(<execinfo.h>)
+#endif
+#if defined(PMRHEAP_HAVE_EXECINFO)
 #  include <execinfo.h>
 #endif
 #if __has_include(<cxxabi.h>)
@@ -61,7 +61,7 @@ PMRHEAP_NOINLINE std::size_t walk_stack(void** out, std::size_t frames, std::siz
   _Unwind_Backtrace(collect_frame, &walk);
   return walk.count;
 }
-#elif __has_include(<execinfo.h>)
+#elif defined(PMRHEAP_HAVE_EXECINFO)
 PMRHEAP_NOINLINE std::size_t walk_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
   constexpr std::size_t max_skip = 64;
   if (skip > max_skip) skip = max_skip;
@@ -77,7 +77,7 @@ std::size_t walk_stack(void**, std::size_t, std::size_t) noexcept { return 0; }
 
 // ---- symbols ----------------------------------------------------------------------------------
 
-std::string demangle(const char* name) {
+[[maybe_unused]] std::string demangle(const char* name) {  // unused where only addresses print
 #if __has_include(<cxxabi.h>)
   int status = 0;
   char* readable = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -149,7 +149,7 @@ void symbolise(std::string& out, std::string_view indent, void* const* frames, s
     }
   }
 }
-#elif __has_include(<execinfo.h>)
+#elif defined(PMRHEAP_HAVE_EXECINFO)
 // backtrace_symbols gives "module(mangled+0x1c) [0x...]"; the name sits between '(' and '+'.
 std::string symbol_name(const char* text) {
   const std::string_view s(text);
@@ -199,7 +199,7 @@ void stack_trace::print(std::FILE* out, std::string_view indent) const {
 const char* stack_trace::symbolizer() noexcept {
 #if defined(PMRHEAP_HAVE_LIBBACKTRACE)
   return "libbacktrace";
-#elif __has_include(<execinfo.h>)
+#elif defined(PMRHEAP_HAVE_EXECINFO)
   return "execinfo";
 #else
   return "addresses";
