@@ -6,15 +6,16 @@
 //
 // Design notes: capture stores addresses only, so a debug_resource can afford it on every
 // allocation; the names are looked up when a report is printed. libbacktrace's state is created
-// once and never freed (it has no destroy function; its memory stays reachable). Its callbacks
-// run inside C code, so they only copy pointers into fixed arrays and never throw; the strings
-// they hand out live in that state for the life of the process.
+// once and never freed (it has no destroy function; its memory stays reachable), and used under
+// one lock. Its callbacks run inside C code, so they only copy pointers into fixed arrays and
+// never throw; the strings they hand out live in that state for the life of the process.
 #include "pmrheap/stack_trace.hpp"
 
 #include <fmt/format.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 
 #if __has_include(<unwind.h>) && defined(__GNUC__)
 #  include <unwind.h>
@@ -101,9 +102,15 @@ void append_frame(std::string& out, std::string_view indent, std::size_t index, 
 #if defined(PMRHEAP_HAVE_LIBBACKTRACE)
 void ignore_error(void*, const char*, int) {}
 
+// One lookup at a time. libbacktrace's own threaded mode synchronises with atomics that
+// ThreadSanitizer cannot see (the library is not instrumented), and reports are rare enough that
+// a lock costs nothing worth saving.
+std::mutex symbol_mutex;
+
+// Callers hold symbol_mutex.
 backtrace_state* symbol_state() {
   // Created on first use and kept: libbacktrace has no way to free it.
-  static backtrace_state* const state = backtrace_create_state(nullptr, /*threaded=*/1, ignore_error, nullptr);
+  static backtrace_state* const state = backtrace_create_state(nullptr, /*threaded=*/0, ignore_error, nullptr);
   return state;
 }
 
@@ -130,6 +137,7 @@ void add_symbol(void* data, std::uintptr_t, const char* symbol, std::uintptr_t, 
 }
 
 void symbolise(std::string& out, std::string_view indent, void* const* frames, std::size_t count) {
+  std::lock_guard lock(symbol_mutex);
   backtrace_state* const state = symbol_state();
   for (std::size_t i = 0; i < count; ++i) {
     // A return address points after the call; the call itself is one byte earlier.
