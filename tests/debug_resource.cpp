@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <memory>
 #include <memory_resource>
 #include <set>
 #include <string>
@@ -72,6 +73,13 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 bool symbolised() { return std::string(pmrheap::stack_trace::symbolizer()) == "libbacktrace"; }
 
+// A validating_resource below a debug_resource, on the heap: ThreadSanitizer knows a std::mutex by
+// its address and never sees it destroyed, so one on the stack where another test case had a
+// validating_resource *above* a debug_resource looks like a lock-order inversion.
+std::unique_ptr<pmrheap::testing::validating_resource> validating_backing() {
+  return std::make_unique<pmrheap::testing::validating_resource>(pmrheap::c_resource::instance());
+}
+
 unsigned char* bytes_of(void* p) { return static_cast<unsigned char*>(p); }
 
 }  // namespace
@@ -93,7 +101,8 @@ PMRHEAP_NOINLINE void pmrheap_debug_second_free(std::pmr::memory_resource& r, vo
 
 TEST_CASE("debug_resource: conformance, through validating_resource on both sides") {
   recorder rec;
-  pmrheap::testing::validating_resource backing(pmrheap::c_resource::instance());
+  auto backing_owner = validating_backing();
+  pmrheap::testing::validating_resource& backing = *backing_owner;
   {
     debug_resource d(&backing, rec.options());
     pmrheap::testing::validating_resource v(&d);
@@ -276,7 +285,8 @@ TEST_CASE("debug_resource: deallocating the empty block with 0 bytes is the cont
 
 TEST_CASE("debug_resource: size mismatch on deallocate: reported, then freed with the recorded size") {
   recorder rec;
-  pmrheap::testing::validating_resource backing(pmrheap::c_resource::instance());  // would throw on a wrong size
+  auto backing_owner = validating_backing();  // would throw on a wrong size
+  pmrheap::testing::validating_resource& backing = *backing_owner;
   debug_resource d(&backing, rec.options([](debug_options& o) { o.quarantine_blocks = 0; }));
   void* p = d.allocate(24, 8);
   d.deallocate(p, 20, 8);
@@ -294,7 +304,8 @@ TEST_CASE("debug_resource: size mismatch on deallocate: reported, then freed wit
 
 TEST_CASE("debug_resource: alignment mismatch on deallocate: reported, then freed with the recorded alignment") {
   recorder rec;
-  pmrheap::testing::validating_resource backing(pmrheap::c_resource::instance());
+  auto backing_owner = validating_backing();
+  pmrheap::testing::validating_resource& backing = *backing_owner;
   debug_resource d(&backing, rec.options([](debug_options& o) { o.quarantine_blocks = 0; }));
   void* p = d.allocate(24, 64);
   d.deallocate(p, 24, 8);
@@ -460,7 +471,8 @@ TEST_CASE("debug_resource: fill off: no fills, so a write after free goes unnoti
 
 TEST_CASE("debug_resource: canary_bytes 0 turns overrun detection off") {
   recorder rec;
-  pmrheap::testing::validating_resource backing(pmrheap::c_resource::instance());
+  auto backing_owner = validating_backing();
+  pmrheap::testing::validating_resource& backing = *backing_owner;
   debug_resource d(&backing, rec.options([](debug_options& o) {
     o.quarantine_blocks = 0;
     o.canary_bytes = 0;
@@ -475,7 +487,8 @@ TEST_CASE("debug_resource: canary_bytes 0 turns overrun detection off") {
 
 TEST_CASE("debug_resource: resize and remap keep contents and move the canary along") {
   recorder rec;
-  pmrheap::testing::validating_resource backing(pmrheap::c_resource::instance());
+  auto backing_owner = validating_backing();
+  pmrheap::testing::validating_resource& backing = *backing_owner;
   debug_resource d(&backing, rec.options());
   auto* p = bytes_of(d.allocate(100));
   std::memset(p, 0x11, 100);
