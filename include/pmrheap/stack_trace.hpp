@@ -51,7 +51,7 @@ class PMRHEAP_API stack_trace {
   /// line saying no frames were captured.
   /// **Cost**: a symbol lookup per frame; the first call in a process also loads the debug
   /// information (milliseconds). **Fails**: throws std::bad_alloc if the string cannot grow.
-  /// **Thread safety**: safe.
+  /// **Thread safety**: safe; lookups from several threads take turns (one process-wide lock).
   [[nodiscard]] std::string to_string(std::string_view indent = "    ") const;
 
   /// Writes to_string(indent) to `out`.
