@@ -7,7 +7,9 @@
 #include <memory_resource>
 #include <vector>
 
+#include "pmrheap/fmt.hpp"
 #include "pmrheap/pmrheap.hpp"
+#include "pmrheap/testing.hpp"
 
 namespace {
 
@@ -153,6 +155,44 @@ void virtual_arena_section() {
   fmt::print("(a Boost vector with pmrheap::resizable_allocator grows in place: examples/boost_growth.cpp)\n");
 }
 
+// Test tooling: make allocations fail on purpose, prove every failure is handled, catch misuse.
+void testing_section() {
+  heading("testing: failing_resource, check_all_allocation_failures, debug_resource");
+  pmrheap::failing_resource failing(pmrheap::c_resource::instance(), 2);
+  std::pmr::vector<int> numbers(&failing);
+  try {
+    for (int i = 0; i < 100; ++i) numbers.push_back(i);
+  } catch (const std::bad_alloc&) {
+    fmt::print("failing_resource(fail_index 2): push_back threw std::bad_alloc at size {}\n", numbers.size());
+  }
+
+  int runs = 0;
+  pmrheap::testing::check_all_allocation_failures(*pmrheap::c_resource::instance(), [&runs](auto& mr) {
+    ++runs;
+    std::pmr::vector<std::pmr::string> names(&mr);
+    for (int i = 0; i < 3; ++i) names.emplace_back(fmt::format("a name too long for the small buffer #{}", i));
+  });
+  fmt::print("check_all_allocation_failures: {} runs, every induced failure handled without a leak\n", runs);
+
+  std::vector<pmrheap::debug_error_kind> found;
+  pmrheap::debug_options options;
+  options.on_error = [&found](const pmrheap::debug_error& e) { found.push_back(e.kind); };
+  pmrheap::debug_resource debug(pmrheap::c_resource::instance(), options);
+  auto* block = static_cast<unsigned char*>(debug.allocate(24));
+  unsigned char* volatile past_the_end = block + 24;  // volatile: hides the bug from the compiler's checks
+  *past_the_end = 0;                                  // one byte past the end, into the canary
+  debug.deallocate(block, 24);                        // overrun
+  debug.deallocate(block, 24);                        // double free
+  void* kept = debug.allocate(100);
+  debug.deallocate(kept, 50);  // size mismatch (freed anyway, with the recorded size)
+  void* leaked = debug.allocate(8);
+  debug.report_leaks();  // leak
+  debug.deallocate(leaked, 8);
+  fmt::print("debug_resource found:");
+  for (auto kind : found) fmt::print(" [{}]", kind);
+  fmt::print("\nstatistics: {}\n", debug.statistics());
+}
+
 }  // namespace
 
 int main() {
@@ -164,5 +204,6 @@ int main() {
   stack_fallback_section();
   fallback_chain_section();
   virtual_arena_section();
+  testing_section();
   fmt::print("\nEverything above is explained in docs/resources.md.\n");
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 
+#include "pmrheap/failing_resource.hpp"
 #include "pmrheap/platform.hpp"
 
 namespace pmrheap::testing {
@@ -202,6 +203,111 @@ void check_conformance(std::pmr::memory_resource& mr) {
   check_aligned_shrink(mr);
   check_many_aligned(mr);
 }
+
+// ---- exhaustive failure checks ----------------------------------------------------------------
+
+allocation_failure_error::allocation_failure_error(allocation_failure_problem problem, std::size_t index,
+                                                   std::size_t count, std::size_t allocated_bytes,
+                                                   std::size_t freed_bytes, const std::string& message)
+    : std::runtime_error(message),
+      problem_(problem),
+      index_(index),
+      count_(count),
+      allocated_bytes_(allocated_bytes),
+      freed_bytes_(freed_bytes) {}
+
+}  // namespace pmrheap::testing
+
+namespace pmrheap::detail {
+namespace {
+
+using testing::allocation_failure_error;
+using testing::allocation_failure_problem;
+
+// Which operation a check makes fail, and the words its reports use.
+struct failure_target {
+  const char* check;
+  const char* operation;
+  bool resizes;
+};
+constexpr failure_target allocations{"check_all_allocation_failures", "allocation", false};
+constexpr failure_target resizes{"check_all_resize_failures", "resize", true};
+
+[[noreturn]] void report(const failure_target& target, allocation_failure_problem problem, std::size_t index,
+                         std::size_t count, const failing_resource& run, const std::string& what_happened) {
+  const bool induced = target.resizes ? run.has_induced_resize_failure() : run.has_induced_failure();
+  const stack_trace& trace = target.resizes ? run.induced_resize_failure_trace() : run.induced_failure_trace();
+  std::string message = fmt::format(
+      "{}: {} {} of {} was made to fail; {}.\n"
+      "  that run: {} bytes allocated, {} bytes freed ({} allocations, {} deallocations, {} resizes)\n",
+      target.check, target.operation, index, count, what_happened, run.allocated_bytes(), run.freed_bytes(),
+      run.allocations(), run.deallocations(), run.resize_index());
+  if (induced) {
+    fmt::format_to(std::back_inserter(message), "  the induced failure happened at:\n{}", trace.to_string("    "));
+  } else {
+    message += "  no failure was induced in that run\n";
+  }
+  throw allocation_failure_error(problem, index, count, run.allocated_bytes(), run.freed_bytes(), message);
+}
+
+}  // namespace
+
+void run_allocation_failure_checks(std::pmr::memory_resource& backing, memory_test_ref test) {
+  const failure_target& target = allocations;
+  std::size_t count = 0;
+  {
+    failing_resource counting(&backing);
+    test.call(test.object, counting);  // what this throws is the caller's to see
+    count = counting.alloc_index();
+  }
+  for (std::size_t index = 0; index < count; ++index) {
+    failing_resource run(&backing, index);
+    try {
+      test.call(test.object, run);
+    } catch (const std::bad_alloc&) {
+      if (run.allocated_bytes() != run.freed_bytes())
+        report(target, allocation_failure_problem::memory_leak, index, count, run,
+               "the test threw std::bad_alloc but did not free everything it allocated (a leak)");
+      continue;
+    }
+    if (run.has_induced_failure())
+      report(target, allocation_failure_problem::swallowed_bad_alloc, index, count, run,
+             "the test returned normally anyway, so a std::bad_alloc was swallowed");
+    report(target, allocation_failure_problem::nondeterministic_memory_use, index, count, run,
+           fmt::format("the test returned after {} allocations without reaching it (nondeterministic memory use)",
+                       run.alloc_index()));
+  }
+}
+
+void run_resize_failure_checks(std::pmr::memory_resource& backing, memory_test_ref test) {
+  const failure_target& target = resizes;
+  std::size_t count = 0;
+  {
+    failing_resource counting(&backing);
+    test.call(test.object, counting);
+    count = counting.resize_index();
+  }
+  for (std::size_t index = 0; index < count; ++index) {
+    failing_resource run(&backing, failing_resource::never, index);
+    try {
+      test.call(test.object, run);
+    } catch (const std::bad_alloc&) {
+      report(target, allocation_failure_problem::refused_resize_threw, index, count, run,
+             "the test threw std::bad_alloc instead of falling back to allocate + copy + free");
+    }
+    if (!run.has_induced_resize_failure())
+      report(target, allocation_failure_problem::nondeterministic_memory_use, index, count, run,
+             fmt::format("the test returned after {} resizes without reaching it (nondeterministic memory use)",
+                         run.resize_index()));
+    if (run.allocated_bytes() != run.freed_bytes())
+      report(target, allocation_failure_problem::memory_leak, index, count, run,
+             "the test returned but did not free everything it allocated (a leak)");
+  }
+}
+
+}  // namespace pmrheap::detail
+
+namespace pmrheap::testing {
 
 // ---- validating_resource ----------------------------------------------------------------------
 

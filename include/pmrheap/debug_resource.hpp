@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+// debug_resource: a checking decorator for tests and debug builds (the role of Zig's DebugAllocator):
+// leaks, double and invalid frees, size and alignment mismatches, overruns and writes after free,
+// each reported with stack traces.
+#ifndef PMRHEAP_DEBUG_RESOURCE_HPP
+#define PMRHEAP_DEBUG_RESOURCE_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory_resource>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pmrheap/page_resource.hpp"
+#include "pmrheap/resource.hpp"
+#include "pmrheap/stack_trace.hpp"
+
+namespace pmrheap {
+
+/// What a debug_resource found.
+enum class debug_error_kind {
+  leak,                ///< A block still live when the resource is destroyed or report_leaks() runs.
+  double_free,         ///< deallocate of a block that was already deallocated.
+  invalid_free,        ///< deallocate (or resize/remap) of a pointer this resource never handed out.
+  size_mismatch,       ///< deallocate/resize/remap with a size other than the block's.
+  alignment_mismatch,  ///< deallocate/resize/remap with an alignment other than the block's.
+  overrun,             ///< Bytes written past the end of a block (its canary changed).
+  use_after_free,      ///< A freed block written to while in quarantine, or resized after its free.
+};
+
+/// "leak", "double free", "invalid free", "size mismatch", "alignment mismatch", "overrun",
+/// "use after free".
+[[nodiscard]] PMRHEAP_API const char* to_string(debug_error_kind kind) noexcept;
+
+/// One problem found by a debug_resource, as given to debug_options::on_error.
+struct debug_error {
+  debug_error_kind kind;
+  /// The full report, as printed to stderr when there is no handler: a first line naming the kind,
+  /// the block and the sizes, then the stack traces, each under a line ending in "at:"
+  /// ("allocated at:", "first freed at:", "freed again at:", "deallocated at:", ...).
+  std::string message;
+  /// The pointer the report is about.
+  const void* address = nullptr;
+};
+
+/// Settings of a debug_resource. The first five follow Zig's DebugAllocator options; on_error and
+/// the rest are ours.
+struct debug_options {
+  static constexpr std::size_t no_limit = SIZE_MAX;
+
+  /// Frames kept per stack trace (allocation, free), at most stack_trace::max_frames; 0 turns
+  /// trace capture off (reports then say no frames were captured).
+  std::size_t stack_trace_frames = 6;
+  /// Most requested bytes live at once; an allocation or growth beyond it fails like an exhausted
+  /// backing (allocate throws pmrheap::out_of_memory, try_allocate returns nullptr, resize false).
+  std::size_t memory_limit = no_limit;
+  /// Never give freed blocks back to the backing before the resource is destroyed (or
+  /// release_quarantine() is called): the quarantine has no bound, so no freed address is ever
+  /// reused and every write after free is found.
+  bool never_unmap = false;
+  /// Keep the record of a freed block (its traces) after its memory left the quarantine, so a
+  /// double free long after the first is still reported as one, with all three traces. Without it
+  /// such a free is reported as an invalid free. Records are dropped when the address is handed out
+  /// again, by flush_retained_metadata() and at destruction.
+  bool retain_metadata = false;
+  /// One line per allocate, deallocate, resize and remap, written to `log`.
+  bool verbose_log = false;
+  /// Called for every problem found. Without it, the report goes to stderr and the process aborts.
+  /// It runs after the resource has made itself consistent and without its lock held (it may call
+  /// the resource); it should record and return: a throw from deallocate propagates to the caller,
+  /// from resize, remap or the destructor it terminates.
+  std::function<void(const debug_error&)> on_error;
+
+  /// Freed memory held back, filled with 0xDD, before it goes back to the backing: at most this
+  /// many bytes (the most recent free is always held) ...
+  std::size_t quarantine_bytes = std::size_t{1} << 20;
+  /// ... and at most this many blocks. 0 turns the quarantine off.
+  std::size_t quarantine_blocks = 1024;
+  /// Bytes of canary (0xFD) after every block, checked when the block is deallocated, resized or
+  /// verified. 0 turns overrun detection off.
+  std::size_t canary_bytes = 16;
+  /// Fill new blocks with 0xAA and freed ones with 0xDD. Off, a write after free goes unnoticed.
+  bool fill = true;
+  /// Where verbose_log writes; nullptr means stderr.
+  std::FILE* log = nullptr;
+};
+
+/// A snapshot of a debug_resource's counters. Bytes are requested bytes (canaries not included).
+/// pmrheap/fmt.hpp has a fmt::formatter for it.
+struct debug_statistics {
+  std::size_t live_allocations = 0;
+  std::size_t live_bytes = 0;
+  std::size_t peak_bytes = 0;  ///< Highest live_bytes so far.
+  std::size_t total_allocations = 0;
+  std::size_t total_deallocations = 0;
+  std::size_t total_bytes = 0;  ///< Bytes of all successful allocations, plus resize growth.
+  std::size_t quarantined_blocks = 0;
+  std::size_t quarantined_bytes = 0;
+  std::size_t errors = 0;  ///< Problems reported so far (leaks included).
+};
+
+/// Checks every call it forwards to `backing` and reports what is wrong (spec §9 for what Zig's
+/// DebugAllocator catches; the design is pmrheap's):
+/// - Every live block is in a table keyed by address, with its size, alignment, allocation number
+///   and allocation stack trace. deallocate looks the pointer up there, never reads memory around
+///   it: unknown pointers are invalid frees (with the live block they point into, if any), and
+///   size or alignment other than the block's are mismatches (std::pmr passes both).
+/// - `canary_bytes` of 0xFD follow each block (the backing is asked for size + canary) and are
+///   checked on deallocate and resize: a change is an overrun.
+/// - Freed blocks are filled with 0xDD and kept in a bounded quarantine with their record, so a
+///   double free is reported with the allocation, first-free and second-free traces, a dangling
+///   read sees 0xDD, and a write after free is found when the block leaves the quarantine.
+/// - Live blocks at destruction, or at report_leaks(), are leaks, reported with their allocation
+///   trace; leaked blocks are not freed.
+/// A reported mismatch or overrun does not stop a deallocate (the resource frees with the sizes it
+/// recorded); a double or invalid free is ignored; a mismatched resize or remap is refused.
+/// **Fails**: allocate throws pmrheap::out_of_memory when the backing fails or `memory_limit` would
+/// be passed; try_allocate returns nullptr, resize false, remap nullptr in those cases.
+/// **Cost**: deliberately slow. Per allocate: a stack walk (about a microsecond at 6 frames), a
+/// table insert, a fill of the block; per deallocate: a stack walk, lookups, a canary check and a
+/// fill; about 200 bytes of bookkeeping per live block and 350 per quarantined one (on the global
+/// heap), plus the canary and the quarantined memory. Stack traces are symbolised only in reports.
+/// **Thread safety**: safe; one mutex around every operation, and the backing is only ever called
+/// under it, so a backing that is not thread-safe is fine.
+class PMRHEAP_API debug_resource final : public resource {
+ public:
+  static constexpr unsigned char allocated_fill = 0xAA;  ///< New blocks, and the grown part of a resized one.
+  static constexpr unsigned char freed_fill = 0xDD;      ///< Quarantined blocks, canary included.
+  static constexpr unsigned char canary_fill = 0xFD;     ///< The canary_bytes after every live block.
+
+  /// A null `backing` means page_resource::instance(). `options.stack_trace_frames` is capped at
+  /// stack_trace::max_frames.
+  explicit debug_resource(std::pmr::memory_resource* backing = page_resource::instance(), debug_options options = {});
+  debug_resource(const debug_resource&) = delete;
+  debug_resource& operator=(const debug_resource&) = delete;
+  /// Reports leaks, checks and frees the quarantine. Leaked blocks stay allocated in the backing.
+  ~debug_resource() override;
+
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return backing_; }
+  [[nodiscard]] const debug_options& options() const noexcept { return options_; }
+
+  /// Live blocks (would be leaks now). **Cost**: O(1).
+  [[nodiscard]] std::size_t leak_count() const;
+  /// Reports every live block as a leak, with its allocation trace, and frees nothing.
+  /// **Returns**: the number reported. Without on_error and with leaks, aborts after printing all.
+  std::size_t report_leaks();
+  /// Checks the canary of every live block and the fill of every quarantined block now, reporting
+  /// each overrun and write after free once (the bytes are restored after the report).
+  /// **Returns**: the number of problems found.
+  std::size_t verify();
+  /// Checks the quarantined blocks and gives them back to the backing (also with never_unmap).
+  void release_quarantine();
+  /// Forgets the records of freed blocks whose memory was already given back (retain_metadata).
+  void flush_retained_metadata();
+  [[nodiscard]] debug_statistics statistics() const;
+
+ private:
+  struct block_info {
+    std::size_t bytes;
+    std::size_t alignment;
+    std::uint64_t serial;  // 1 for the first allocation
+    stack_trace allocated;
+  };
+  struct freed_info {
+    block_info block;
+    stack_trace freed;
+    bool held;  // memory still owned, in the quarantine; else only the record is kept
+  };
+  using address = const std::byte*;
+  using error_list = std::vector<debug_error>;
+
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+  void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
+
+  // What a report says about the call that found a problem.
+  enum class operation { deallocate, resize, remap, verify };
+  struct call {
+    operation op;
+    void* p;
+    std::size_t bytes;
+    std::size_t new_bytes;  // resize and remap only
+    std::size_t alignment;
+    const stack_trace* trace;
+  };
+
+  // Callers hold mutex_. The checks and reports are in src/debug_report.cpp.
+  void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace& trace);
+  void deallocate_block(const call& c, error_list& errors);
+  void* resize_block(const call& c, error_list& errors);
+  void report_unknown(const call& c, error_list& errors);
+  bool report_mismatch(const call& c, address p, const block_info& block, error_list& errors);
+  void check_canary(address p, const block_info& block, const call& c, error_list& errors);
+  void check_fill(address p, const freed_info& info, const char* when, error_list& errors);
+  void quarantine(address p, const block_info& block, const stack_trace& trace, error_list& errors);
+  void evict(error_list& errors);
+  void release_oldest(const char* when, error_list& errors);
+  void forget_records(address p, std::size_t bytes) noexcept;
+  void give_back(address p, const block_info& block) noexcept;
+  void add_leaks(error_list& errors);
+  void add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message);
+  void log(const std::string& line) const noexcept;
+  static void fill(address p, std::size_t bytes, unsigned char value) noexcept;
+  static const char* name(operation op) noexcept;
+  static const char* done(operation op) noexcept;
+  static std::string describe_call(const call& c);
+
+  // Without the lock: hands each error to on_error, or prints them all and aborts.
+  void dispatch(const error_list& errors) const;
+
+  std::pmr::memory_resource* backing_;
+  debug_options options_;
+  mutable std::mutex mutex_;
+  std::map<address, block_info> live_;
+  std::map<address, freed_info> freed_;  // quarantined blocks and retained records
+  std::deque<address> quarantine_;       // oldest first
+  debug_statistics stats_;
+};
+
+}  // namespace pmrheap
+
+#endif  // PMRHEAP_DEBUG_RESOURCE_HPP

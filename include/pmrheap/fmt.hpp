@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// fmt formatters for pmrheap types. Optional: include it where you print with fmt; nothing else in
+// pmrheap includes it, so code that never formats these types never sees fmt's headers.
+#ifndef PMRHEAP_FMT_HPP
+#define PMRHEAP_FMT_HPP
+
+#include <fmt/format.h>
+
+#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/stack_trace.hpp"
+
+namespace pmrheap::detail {
+
+/// Base of the formatters below: they take no format spec ("{}" only).
+struct no_spec_formatter {
+  constexpr auto parse(fmt::format_parse_context& ctx) -> fmt::format_parse_context::iterator {
+    auto it = ctx.begin();
+    if (it != ctx.end() && *it != '}') throw fmt::format_error("pmrheap types take no format spec");
+    return it;
+  }
+};
+
+}  // namespace pmrheap::detail
+
+/// `live: 2 blocks, 48 bytes; peak: 64 bytes; total: 5 allocations (96 bytes), 3 deallocations;
+/// quarantined: 3 blocks, 48 bytes; errors: 0`
+template <>
+struct fmt::formatter<pmrheap::debug_statistics> : pmrheap::detail::no_spec_formatter {
+  template <class FormatContext>
+  auto format(const pmrheap::debug_statistics& s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(),
+                          "live: {} blocks, {} bytes; peak: {} bytes; total: {} allocations ({} bytes), {} "
+                          "deallocations; quarantined: {} blocks, {} bytes; errors: {}",
+                          s.live_allocations, s.live_bytes, s.peak_bytes, s.total_allocations, s.total_bytes,
+                          s.total_deallocations, s.quarantined_blocks, s.quarantined_bytes, s.errors);
+  }
+};
+
+/// "double free", "overrun", ... (pmrheap::to_string).
+template <>
+struct fmt::formatter<pmrheap::debug_error_kind> : pmrheap::detail::no_spec_formatter {
+  template <class FormatContext>
+  auto format(pmrheap::debug_error_kind kind, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "{}", pmrheap::to_string(kind));
+  }
+};
+
+/// The symbolised trace, one indented line per frame (stack_trace::to_string()).
+template <>
+struct fmt::formatter<pmrheap::stack_trace> : pmrheap::detail::no_spec_formatter {
+  template <class FormatContext>
+  auto format(const pmrheap::stack_trace& trace, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "{}", trace.to_string());
+  }
+};
+
+#endif  // PMRHEAP_FMT_HPP

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// failing_resource. Counters move only after the upstream succeeded, so a failure of any kind
+// leaves them as they were, which is what makes the failure sticky.
+#include "pmrheap/failing_resource.hpp"
+
+namespace pmrheap {
+namespace {
+
+// Frames to drop from an induced failure's trace: the helper that captures it and the do_* hook.
+constexpr std::size_t own_frames = 2;
+
+// Requests whose rounding overflows never reach a std upstream (libstdc++'s new_delete_resource
+// wraps them; see docs/design.md).
+bool fits(std::size_t bytes, std::size_t alignment) noexcept {
+  std::size_t rounded = 0;
+  return detail::align_up_checked(bytes, alignment, rounded);
+}
+
+}  // namespace
+
+failing_resource::~failing_resource() = default;
+
+PMRHEAP_NOINLINE bool failing_resource::fail_allocation() noexcept {
+  if (alloc_index_ != fail_index_) return false;
+  if (!has_induced_failure_) {
+    has_induced_failure_ = true;
+    induced_failure_trace_ = stack_trace::capture(stack_trace::max_frames, own_frames);
+  }
+  return true;
+}
+
+PMRHEAP_NOINLINE bool failing_resource::fail_resize() noexcept {
+  if (resize_index_ != resize_fail_index_) return false;
+  if (!has_induced_resize_failure_) {
+    has_induced_resize_failure_ = true;
+    induced_resize_failure_trace_ = stack_trace::capture(stack_trace::max_frames, own_frames);
+  }
+  return true;
+}
+
+void failing_resource::count_allocation(std::size_t bytes) noexcept {
+  ++allocations_;
+  ++alloc_index_;
+  allocated_bytes_ += bytes;
+}
+
+void failing_resource::count_resize(std::size_t old_bytes, std::size_t new_bytes) noexcept {
+  ++resize_index_;
+  if (new_bytes > old_bytes) {
+    allocated_bytes_ += new_bytes - old_bytes;
+  } else {
+    freed_bytes_ += old_bytes - new_bytes;
+  }
+}
+
+void* failing_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  // Zero bytes and bad alignments get the shared contract's answers without counting.
+  if (bytes == 0 || !detail::is_pow2(alignment)) return resource::do_allocate(bytes, alignment);
+  if (fail_allocation()) throw out_of_memory(bytes, alignment);
+  if (!fits(bytes, alignment)) throw out_of_memory(bytes, alignment);
+  // allocate, not try_allocate: whatever the upstream throws reaches the code under test unchanged.
+  void* const p = upstream_->allocate(bytes, alignment);
+  count_allocation(bytes);
+  return p;
+}
+
+void* failing_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  if (fail_allocation()) return nullptr;
+  void* const p = pmrheap::try_allocate(*upstream_, bytes, alignment);
+  if (p != nullptr) count_allocation(bytes);
+  return p;
+}
+
+void failing_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  if (bytes == 0) return;  // The empty block never came from the upstream.
+  upstream_->deallocate(p, bytes, alignment);
+  ++deallocations_;
+  freed_bytes_ += bytes;
+}
+
+bool failing_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
+                                 std::size_t alignment) noexcept {
+  if (fail_resize()) return false;
+  if (!pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment)) return false;
+  count_resize(old_bytes, new_bytes);
+  return true;
+}
+
+void* failing_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
+                                 std::size_t alignment) noexcept {
+  if (fail_resize()) return nullptr;
+  void* const q = pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+  if (q != nullptr) count_resize(old_bytes, new_bytes);
+  return q;
+}
+
+}  // namespace pmrheap
