@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+// Workload 7: allocate + deallocate pairs of 64 B through the debug and synchronized wrappers,
+// against c_resource alone and std::pmr::synchronized_pool_resource, on 1 and 2 threads.
+#include "common.hpp"
+#include "pmrheap/c_resource.hpp"
+#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/synchronized_resource.hpp"
+
+namespace {
+
+void pairs(benchmark::State& state, std::pmr::memory_resource* mr) {
+  benchmark::DoNotOptimize(mr);
+  for (auto _ : state) {
+    void* p = mr->allocate(64, 16);
+    benchmark::DoNotOptimize(p);
+    mr->deallocate(p, 64, 16);
+  }
+}
+
+pmrheap::debug_options with_frames(std::size_t frames) {
+  pmrheap::debug_options options;
+  options.stack_trace_frames = frames;
+  return options;
+}
+
+void debug_c_resource(benchmark::State& state) { pairs(state, pmrheap::c_resource::instance()); }
+
+void debug_notrace(benchmark::State& state) {
+  pmrheap::debug_resource debug(pmrheap::c_resource::instance(), with_frames(0));
+  pairs(state, &debug);
+}
+
+void debug_6frames(benchmark::State& state) {
+  pmrheap::debug_resource debug(pmrheap::c_resource::instance(), with_frames(6));
+  pairs(state, &debug);
+}
+
+// Shared by the threads of a multi-threaded run, so they contend as users' threads would.
+pmrheap::synchronized_resource<> synchronized(pmrheap::c_resource::instance());
+std::pmr::synchronized_pool_resource std_pool;
+
+void debug_synchronized(benchmark::State& state) { pairs(state, &synchronized); }
+void debug_std_synchronized_pool(benchmark::State& state) { pairs(state, &std_pool); }
+void debug_c_threads(benchmark::State& state) { pairs(state, pmrheap::c_resource::instance()); }
+
+}  // namespace
+
+BENCHMARK(debug_c_resource)->Name("debug/c_resource");
+BENCHMARK(debug_notrace)->Name("debug/debug_resource_notrace");
+BENCHMARK(debug_6frames)->Name("debug/debug_resource_6frames");
+BENCHMARK(debug_synchronized)->Name("debug/synchronized_resource")->Threads(1)->Threads(2);
+BENCHMARK(debug_std_synchronized_pool)->Name("debug/std_synchronized_pool")->Threads(1)->Threads(2);
+BENCHMARK(debug_c_threads)->Name("debug/c_resource_mt")->Threads(1)->Threads(2);
+BENCHMARK_MAIN();
