@@ -26,6 +26,11 @@ constexpr std::size_t malloc_alignment = alignof(std::max_align_t);
 bool uses_malloc(std::size_t alignment) noexcept { return alignment <= malloc_alignment; }
 
 void* aligned_alloc_block(std::size_t bytes, std::size_t alignment) noexcept {
+  // Aligned allocators over-allocate by up to the alignment plus a pointer, and not all of them
+  // check that sum: msvcrt's _aligned_malloc(SIZE_MAX, 4096) wraps it and returns a tiny block.
+  // Sizes that cannot hold it are refused here, for every C library.
+  std::size_t total = 0;
+  if (!detail::checked_add(bytes, alignment + 2 * sizeof(void*), total)) return nullptr;
 #if defined(_WIN32)
   return ::_aligned_malloc(bytes, alignment);
 #else
@@ -45,8 +50,12 @@ void free_block(void* p, std::size_t alignment) noexcept {
 }
 
 std::size_t usable_size(void* p, std::size_t alignment) noexcept {
-#if defined(_WIN32)
+#if defined(_WIN32) && (defined(_MSC_VER) || defined(_UCRT))
   return uses_malloc(alignment) ? ::_msize(p) : ::_aligned_msize(p, alignment, 0);
+#elif defined(_WIN32)
+  // mingw-w64 on the old msvcrt.dll has no _aligned_msize. 0 makes an over-aligned block refuse
+  // to grow in place, which is always a correct answer (shrinking does not ask).
+  return uses_malloc(alignment) ? ::_msize(p) : 0;
 #elif defined(__APPLE__)
   static_cast<void>(alignment);
   return ::malloc_size(p);

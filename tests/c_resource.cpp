@@ -52,9 +52,15 @@ TEST_CASE("c_resource: shrinking in place always works; growth within the usable
 
   void* q = c.allocate(1000, 256);  // posix_memalign strategy
   CHECK(c.resize(q, 1000, 10, 256));
+#if defined(_WIN32) && !defined(_MSC_VER) && !defined(_UCRT)
+  // mingw-w64 on msvcrt.dll cannot tell an _aligned_malloc block's usable size: no growth in place.
+  CHECK_FALSE(c.resize(q, 10, 1000, 256));
+  c.deallocate(q, 10, 256);
+#else
   CHECK(c.resize(q, 10, 1000, 256));
   CHECK_FALSE(c.resize(q, 1000, std::size_t{1} << 30, 256));
   c.deallocate(q, 1000, 256);
+#endif
 }
 
 TEST_CASE("c_resource: remap uses realloc for malloc-aligned blocks, never for over-aligned ones") {
