@@ -41,8 +41,9 @@ inline constexpr std::size_t page_size_max = 65536;
 
 /// Maps `bytes` (rounded up to pages) of fresh zeroed read-write memory aligned to `alignment`.
 /// An alignment above the page size is met by over-mapping `alignment - page` bytes and trimming
-/// both ends. Successive mappings are hinted to fresh addresses, below the previous one, so freed
-/// pages are not handed out again at once.
+/// both ends. Successive mappings are hinted to fresh addresses next to the previous one (below it
+/// on POSIX, where mmap fills the address space from the top; above it on Windows, where
+/// VirtualAlloc fills it from the bottom), so freed pages are not handed out again at once.
 /// **Returns**: the block, or nullptr when the OS refuses, when `bytes` is 0 or within a page of
 /// SIZE_MAX, when the over-mapping would overflow, or when `alignment` is not a power of two.
 [[nodiscard]] PMRHEAP_API void* map(std::size_t bytes, std::size_t alignment) noexcept;
