@@ -25,8 +25,10 @@ ensure_packages() {
     fi
   fi
   echo "Installing: ${missing[*]}"
+  # Wait for the dpkg lock instead of failing when another install is running on the machine.
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 }
 
 # configure DIR [meson options...]: sets DIR up once; reconfigures only if the options changed.
