@@ -3,6 +3,7 @@
 // allocate over-aligned blocks and how to ask a block's usable size.
 #include "pmrheap/c_resource.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 
 #if defined(_WIN32)
@@ -65,6 +66,11 @@ std::size_t usable_size(void* p, std::size_t alignment) noexcept {
 #endif
 }
 
+// No C heap hands out a block above PTRDIFF_MAX bytes (a pointer difference inside it would
+// overflow; glibc refuses them). Refusing them here keeps such sizes away from C libraries that
+// might wrap them, and from valgrind, which reports them as "fishy" arguments.
+bool fits_any_heap(std::size_t bytes) noexcept { return bytes <= static_cast<std::size_t>(PTRDIFF_MAX); }
+
 // C only promises max_align_t alignment for blocks large enough to hold such an object, so tiny
 // requests are padded.
 std::size_t padded(std::size_t bytes) noexcept { return bytes < malloc_alignment ? malloc_alignment : bytes; }
@@ -76,6 +82,7 @@ constinit detail::immortal<c_resource> global_c_resource;
 c_resource* c_resource::instance() noexcept { return &global_c_resource.value; }
 
 void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  if (!fits_any_heap(bytes)) return nullptr;
   void* const p = uses_malloc(alignment) ? std::malloc(padded(bytes)) : aligned_alloc_block(bytes, alignment);
   PMRHEAP_ASSERT(p == nullptr || detail::is_aligned(p, alignment), "the C heap must honour the alignment");
   return p;
@@ -92,7 +99,7 @@ bool c_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes
 
 void* c_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {
   if (do_resize(p, old_bytes, new_bytes, alignment)) return p;
-  if (!uses_malloc(alignment)) return nullptr;
+  if (!uses_malloc(alignment) || !fits_any_heap(new_bytes)) return nullptr;
   void* const moved = std::realloc(p, padded(new_bytes));
   PMRHEAP_ASSERT(moved == nullptr || detail::is_aligned(moved, alignment), "realloc must keep malloc's alignment");
   return moved;
