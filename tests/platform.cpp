@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pmrheap/detail/align.hpp"
+#include "pmrheap/detail/sanitizer.hpp"
 
 #if !defined(_WIN32)
 #  include <unistd.h>
@@ -85,6 +86,14 @@ TEST_CASE("platform::map: successive mappings do not reuse a just-freed address 
     REQUIRE(b != nullptr);
     fresh += a != b;
     platform::unmap(b, platform::page_size());
+  }
+  if (pmrheap::detail::running_on_valgrind()) {
+    // valgrind places client mappings itself, bottom-up from a low base: it honours a hint only
+    // when the hinted range is free, else takes the first free range from the bottom, which is the
+    // hole just left. The range below the previous mapping is usually taken there, so the hint
+    // rarely lands (0 of 16 when this test runs alone; more after earlier tests left free space).
+    MESSAGE("under valgrind " << fresh << " of 16 mappings were fresh (valgrind ignores taken hints)");
+    return;
   }
   CHECK(fresh >= 12);
 }
