@@ -45,12 +45,14 @@ configure() {
   echo "$wanted" >"$stamp"
 }
 
-# summarize DIR: prints the closing line CI reads, from meson's JSON test log.
+# summarize DIR: prints the closing line CI reads, from meson's newest JSON test log (a --wrapper
+# renames it, e.g. testlog-valgrind.json).
 summarize() {
-  python3 - "$1/meson-logs/testlog.json" <<'PY'
-import json, sys
+  python3 - "$1/meson-logs" <<'PY'
+import glob, json, os, sys
 ok = bad = skipped = 0
-for line in open(sys.argv[1]):
+log = max(glob.glob(os.path.join(sys.argv[1], "testlog*.json")), key=os.path.getmtime)
+for line in open(log):
     r = json.loads(line)["result"]
     if r in ("OK", "EXPECTEDFAIL"): ok += 1
     elif r == "SKIP": skipped += 1
