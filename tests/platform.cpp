@@ -105,6 +105,13 @@ TEST_CASE("platform::remap: same page count returns the block itself") {
   CHECK(platform::remap(p, 10, page, 1, false) == p);
   CHECK(platform::remap(p, page, 1, 1, false) == p);
   platform::unmap(p, 1);
+
+  // Whatever the alignment: nothing moves, so nothing can be lost.
+  void* q = platform::map(10, 4 * page);
+  REQUIRE(q != nullptr);
+  CHECK(platform::remap(q, 10, page, 4 * page, true) == q);
+  CHECK(platform::remap(q, page, 1, 4 * page, false) == q);
+  platform::unmap(q, 1);
 }
 
 TEST_CASE("platform::remap: shrinking returns the tail pages and keeps the head") {

@@ -53,14 +53,16 @@ inline constexpr std::size_t page_size_max = 65536;
 PMRHEAP_API void unmap(void* p, std::size_t bytes) noexcept;
 
 /// Changes the length of a mapped block from `old_bytes` to `new_bytes`.
-/// - Same page count: returns `p` (growth or shrink inside the last page is free).
+/// - Same page count: returns `p` (growth or shrink inside the last page is free), whatever the
+///   alignment.
 /// - Linux with `may_move`: mremap(MREMAP_MAYMOVE); the block may come back at a new address,
 ///   contents preserved. Without `may_move` growth is refused: mremap without MAYMOVE can extend
 ///   into the range the kernel keeps free for the main thread's stack.
 /// - Shrink elsewhere: the tail pages are returned to the OS; returns `p`.
 /// **Returns**: the (possibly moved) block, or nullptr with the mapping untouched: when growth is
-/// not possible, when `alignment` exceeds the page size (a moved block could lose it) or is not a
-/// power of two, when a size is 0 or within a page of SIZE_MAX.
+/// not possible, when the page count changes and `alignment` exceeds the page size (a moved block
+/// could lose it), when `alignment` is not a power of two, when a size is 0 or within a page of
+/// SIZE_MAX.
 [[nodiscard]] PMRHEAP_API void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment,
                                       bool may_move) noexcept;
 
