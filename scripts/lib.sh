@@ -25,8 +25,10 @@ ensure_packages() {
     fi
   fi
   echo "Installing: ${missing[*]}"
+  # Wait for the dpkg lock instead of failing when another install is running on the machine.
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 }
 
 # configure DIR [meson options...]: sets DIR up once; reconfigures only if the options changed.
@@ -43,12 +45,14 @@ configure() {
   echo "$wanted" >"$stamp"
 }
 
-# summarize DIR: prints the closing line CI reads, from meson's JSON test log.
+# summarize DIR: prints the closing line CI reads, from meson's newest JSON test log (a --wrapper
+# renames it, e.g. testlog-valgrind.json).
 summarize() {
-  python3 - "$1/meson-logs/testlog.json" <<'PY'
-import json, sys
+  python3 - "$1/meson-logs" <<'PY'
+import glob, json, os, sys
 ok = bad = skipped = 0
-for line in open(sys.argv[1]):
+log = max(glob.glob(os.path.join(sys.argv[1], "testlog*.json")), key=os.path.getmtime)
+for line in open(log):
     r = json.loads(line)["result"]
     if r in ("OK", "EXPECTEDFAIL"): ok += 1
     elif r == "SKIP": skipped += 1

@@ -14,6 +14,7 @@
 // would outweigh that, and posix_memalign's cost falls relative to the block anyway.
 #include "pmrheap/c_resource.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -40,6 +41,11 @@ strategy strategy_for(std::size_t alignment) noexcept {
   return alignment <= header_alignment_max ? strategy::header : strategy::aligned;
 }
 
+// No C heap hands out a block above PTRDIFF_MAX bytes (a pointer difference inside it would
+// overflow; glibc refuses them). Refusing them here keeps such sizes away from C libraries that
+// might wrap them, and from valgrind, which reports them as "fishy" arguments.
+bool fits_any_heap(std::size_t bytes) noexcept { return bytes <= static_cast<std::size_t>(PTRDIFF_MAX); }
+
 // C only promises max_align_t alignment for blocks large enough to hold such an object, so tiny
 // requests are padded.
 std::size_t padded(std::size_t bytes) noexcept { return bytes < malloc_alignment ? malloc_alignment : bytes; }
@@ -64,6 +70,11 @@ std::byte* header_raw(void* block) noexcept {
 }
 
 void* aligned_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+  // Aligned allocators over-allocate by up to the alignment plus a pointer, and not all of them
+  // check that sum: msvcrt's _aligned_malloc(SIZE_MAX, 4096) wraps it and returns a tiny block.
+  // Sizes that cannot hold it are refused here, for every C library.
+  std::size_t total = 0;
+  if (!detail::checked_add(bytes, alignment + 2 * sizeof(void*), total)) return nullptr;
 #if defined(_WIN32)
   return ::_aligned_malloc(bytes, alignment);
 #else
@@ -99,8 +110,13 @@ std::size_t usable_size(void* p, std::size_t alignment) noexcept {
       return malloc_usable(raw) - static_cast<std::size_t>(static_cast<std::byte*>(p) - raw);
     }
     case strategy::aligned:
-#if defined(_WIN32)
+#if defined(_WIN32) && (defined(_MSC_VER) || defined(_UCRT))
       return ::_aligned_msize(p, alignment, 0);
+#elif defined(_WIN32)
+      // mingw-w64 on the old msvcrt.dll has no _aligned_msize. 0 makes an over-aligned block refuse
+      // to grow in place, which is always a correct answer (shrinking does not ask).
+      static_cast<void>(alignment);
+      return 0;
 #else
       return malloc_usable(p);
 #endif
@@ -109,6 +125,7 @@ std::size_t usable_size(void* p, std::size_t alignment) noexcept {
 }
 
 inline void* allocate_block(std::size_t bytes, std::size_t alignment) noexcept {
+  if (!fits_any_heap(bytes)) return nullptr;
   void* p = nullptr;
   switch (strategy_for(alignment)) {
     case strategy::malloc:
@@ -165,7 +182,7 @@ bool c_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes
 void* c_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {
   if (do_resize(p, old_bytes, new_bytes, alignment)) return p;
   // realloc keeps malloc's alignment only; header and aligned blocks could lose theirs.
-  if (strategy_for(alignment) != strategy::malloc) return nullptr;
+  if (strategy_for(alignment) != strategy::malloc || !fits_any_heap(new_bytes)) return nullptr;
   void* const moved = std::realloc(p, padded(new_bytes));
   PMRHEAP_ASSERT(moved == nullptr || detail::is_aligned(moved, alignment), "realloc must keep malloc's alignment");
   return moved;

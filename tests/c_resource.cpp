@@ -57,6 +57,14 @@ TEST_CASE("c_resource: shrinking in place always works; growth within the usable
     auto* q = static_cast<unsigned char*>(c.allocate(1000, alignment));
     std::memset(q, 0x21, 1000);
     CHECK(c.resize(q, 1000, 10, alignment));
+#if defined(_WIN32) && !defined(_MSC_VER) && !defined(_UCRT)
+    // mingw-w64 on msvcrt.dll cannot tell an _aligned_malloc block's usable size: no growth in place.
+    if (alignment > 256) {
+      CHECK_FALSE(c.resize(q, 10, 1000, alignment));
+      c.deallocate(q, 10, alignment);
+      continue;
+    }
+#endif
     CHECK(c.resize(q, 10, 1000, alignment));
     CHECK_FALSE(c.resize(q, 1000, std::size_t{1} << 30, alignment));
     std::size_t grown = 1000;

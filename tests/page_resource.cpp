@@ -78,6 +78,21 @@ TEST_CASE("page_resource: blocks aligned above a page are never resized across p
   pages.deallocate(p, 4 * page, 4 * page);
 }
 
+// Found by the fuzzer (tests/fuzz/regressions/page_resource/overaligned-resize-within-page): the
+// platform refused every resize of such a block, even one that changes no page.
+TEST_CASE("page_resource: a block aligned above a page still resizes and remaps within its pages") {
+  page_resource pages;
+  const std::size_t page = page_size();
+  auto* p = static_cast<unsigned char*>(pages.allocate(11, 16 * page));
+  p[10] = 0x42;
+  CHECK(pages.resize(p, 11, 55, 16 * page));
+  CHECK(pages.resize(p, 55, page, 16 * page));
+  CHECK(pages.remap(p, page, 1, 16 * page) == p);
+  CHECK(p[10] == 0x42);
+  CHECK_FALSE(pages.resize(p, 1, page + 1, 16 * page));
+  pages.deallocate(p, 1, 16 * page);
+}
+
 TEST_CASE("page_resource: remap growth keeps the contents") {
   page_resource pages;
   const std::size_t page = page_size();

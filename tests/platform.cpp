@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pmrheap/detail/align.hpp"
+#include "pmrheap/detail/sanitizer.hpp"
 #include "support/fault.hpp"
 #include "support/vm_flags.hpp"
 
@@ -92,6 +93,14 @@ TEST_CASE("platform::map: successive mappings do not reuse a just-freed address 
     fresh += a != b;
     platform::unmap(b, platform::page_size());
   }
+  if (pmrheap::detail::running_on_valgrind()) {
+    // valgrind places client mappings itself, bottom-up from a low base: it honours a hint only
+    // when the hinted range is free, else takes the first free range from the bottom, which is the
+    // hole just left. The range below the previous mapping is usually taken there, so the hint
+    // rarely lands (0 of 16 when this test runs alone; more after earlier tests left free space).
+    MESSAGE("under valgrind " << fresh << " of 16 mappings were fresh (valgrind ignores taken hints)");
+    return;
+  }
   CHECK(fresh >= 12);
 }
 
@@ -102,6 +111,13 @@ TEST_CASE("platform::remap: same page count returns the block itself") {
   CHECK(platform::remap(p, 10, page, 1, false) == p);
   CHECK(platform::remap(p, page, 1, 1, false) == p);
   platform::unmap(p, 1);
+
+  // Whatever the alignment: nothing moves, so nothing can be lost.
+  void* q = platform::map(10, 4 * page);
+  REQUIRE(q != nullptr);
+  CHECK(platform::remap(q, 10, page, 4 * page, true) == q);
+  CHECK(platform::remap(q, page, 1, 4 * page, false) == q);
+  platform::unmap(q, 1);
 }
 
 TEST_CASE("platform::remap: shrinking returns the tail pages and keeps the head") {

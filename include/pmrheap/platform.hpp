@@ -41,8 +41,9 @@ inline constexpr std::size_t page_size_max = 65536;
 
 /// Maps `bytes` (rounded up to pages) of fresh zeroed read-write memory aligned to `alignment`.
 /// An alignment above the page size is met by over-mapping `alignment - page` bytes and trimming
-/// both ends. Successive mappings are hinted to fresh addresses, below the previous one, so freed
-/// pages are not handed out again at once.
+/// both ends. Successive mappings are hinted to fresh addresses next to the previous one (below it
+/// on POSIX, where mmap fills the address space from the top; above it on Windows, where
+/// VirtualAlloc fills it from the bottom), so freed pages are not handed out again at once.
 /// **Returns**: the block, or nullptr when the OS refuses, when `bytes` is 0 or within a page of
 /// SIZE_MAX, when the over-mapping would overflow, or when `alignment` is not a power of two.
 [[nodiscard]] PMRHEAP_API void* map(std::size_t bytes, std::size_t alignment) noexcept;
@@ -52,14 +53,16 @@ inline constexpr std::size_t page_size_max = 65536;
 PMRHEAP_API void unmap(void* p, std::size_t bytes) noexcept;
 
 /// Changes the length of a mapped block from `old_bytes` to `new_bytes`.
-/// - Same page count: returns `p` (growth or shrink inside the last page is free).
+/// - Same page count: returns `p` (growth or shrink inside the last page is free), whatever the
+///   alignment.
 /// - Linux with `may_move`: mremap(MREMAP_MAYMOVE); the block may come back at a new address,
 ///   contents preserved. Without `may_move` growth is refused: mremap without MAYMOVE can extend
 ///   into the range the kernel keeps free for the main thread's stack.
 /// - Shrink elsewhere: the tail pages are returned to the OS; returns `p`.
 /// **Returns**: the (possibly moved) block, or nullptr with the mapping untouched: when growth is
-/// not possible, when `alignment` exceeds the page size (a moved block could lose it) or is not a
-/// power of two, when a size is 0 or within a page of SIZE_MAX.
+/// not possible, when the page count changes and `alignment` exceeds the page size (a moved block
+/// could lose it), when `alignment` is not a power of two, when a size is 0 or within a page of
+/// SIZE_MAX.
 [[nodiscard]] PMRHEAP_API void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment,
                                       bool may_move) noexcept;
 

@@ -11,9 +11,16 @@
 // reserve/commit/decommit/release map one to one onto MEM_RESERVE, MEM_COMMIT, MEM_DECOMMIT and
 // MEM_RELEASE. Large pages (MEM_LARGE_PAGES) need the SeLockMemoryPrivilege and cannot be
 // committed piecemeal, so huge page advice is a no-op here.
+// As on POSIX, a hint steers each mapping to fresh addresses so a use after unmap faults instead
+// of reading a recycled range. VirtualAlloc fills the address space from the bottom up, so the
+// free space is above the latest mapping and the hint walks upwards (POSIX: downwards, where mmap
+// fills from the top). A hinted VirtualAlloc that finds the range taken simply fails; the plain
+// search follows. Losing the hint race between threads is harmless: one CAS, never retried.
 #ifndef WIN32_LEAN_AND_MEAN
 #  define WIN32_LEAN_AND_MEAN
 #endif
+#include <atomic>
+#include <cstdint>
 #include <windows.h>
 
 #include "common.hpp"
@@ -40,15 +47,16 @@ std::size_t allocation_granularity() noexcept {
   return info.dwAllocationGranularity;
 }
 
-}  // namespace
+// End of the most recent mapping; 0 before the first one, which goes unhinted.
+std::atomic<std::uintptr_t> next_hint{0};
 
-void* map(std::size_t bytes, std::size_t alignment) noexcept {
-  if (!detail::is_pow2(alignment)) return nullptr;
-  const std::size_t page = page_size();
-  std::size_t length = 0;
-  if (!detail::page_length(bytes, page, length)) return nullptr;
+void* commit_at(void* address, std::size_t length) noexcept {
+  return ::VirtualAlloc(address, length, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
 
-  void* p = ::VirtualAlloc(nullptr, length, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+// The search without a hint: any free range, then an oversized reservation to find an aligned one.
+void* map_anywhere(std::size_t length, std::size_t alignment) noexcept {
+  void* p = commit_at(nullptr, length);
   if (p == nullptr || pmrheap::detail::is_aligned(p, alignment)) return p;
   ::VirtualFree(p, 0, MEM_RELEASE);
 
@@ -59,10 +67,33 @@ void* map(std::size_t bytes, std::size_t alignment) noexcept {
     if (range == nullptr) return nullptr;
     auto* const aligned = static_cast<std::byte*>(range) + pmrheap::detail::align_offset(range, alignment);
     ::VirtualFree(range, 0, MEM_RELEASE);
-    p = ::VirtualAlloc(aligned, length, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    p = commit_at(aligned, length);
     if (p != nullptr) return p;
   }
   return nullptr;
+}
+
+}  // namespace
+
+void* map(std::size_t bytes, std::size_t alignment) noexcept {
+  if (!detail::is_pow2(alignment)) return nullptr;
+  const std::size_t page = page_size();
+  std::size_t length = 0;
+  if (!detail::page_length(bytes, page, length)) return nullptr;
+  const std::size_t granularity = allocation_granularity();
+  const std::size_t align = alignment > granularity ? alignment : granularity;
+
+  const std::uintptr_t last = next_hint.load(std::memory_order_relaxed);
+  void* p = nullptr;
+  std::size_t hint = 0;
+  if (last != 0 && pmrheap::detail::align_up_checked(static_cast<std::size_t>(last), align, hint))
+    p = commit_at(reinterpret_cast<void*>(hint), length);  // aligned by construction
+  if (p == nullptr) p = map_anywhere(length, alignment);
+  if (p == nullptr) return nullptr;
+
+  std::uintptr_t expected = last;
+  next_hint.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(p) + length, std::memory_order_relaxed);
+  return p;
 }
 
 void unmap(void* p, std::size_t bytes) noexcept {
@@ -73,12 +104,15 @@ void unmap(void* p, std::size_t bytes) noexcept {
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment, bool may_move) noexcept {
   static_cast<void>(may_move);  // Windows cannot move pages without copying them.
   const std::size_t page = page_size();
-  if (p == nullptr || !detail::is_pow2(alignment) || alignment > page) return nullptr;
+  if (p == nullptr || !detail::is_pow2(alignment)) return nullptr;
   std::size_t old_length = 0;
   std::size_t new_length = 0;
   if (!detail::page_length(old_bytes, page, old_length) || !detail::page_length(new_bytes, page, new_length))
     return nullptr;
   if (new_length == old_length) return p;
+  // Across pages, a block aligned above the page size could come back less aligned (mremap) or
+  // lose its trimmed layout; within its pages nothing moves, so that was answered above.
+  if (alignment > page) return nullptr;
   if (new_length < old_length) {
     ::VirtualFree(static_cast<std::byte*>(p) + new_length, old_length - new_length, MEM_DECOMMIT);
     return p;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Poisoning hooks for AddressSanitizer (and Valgrind when its headers are present). Outside such
 // builds every hook is an empty inline function, so resources call them unconditionally.
+// PMRHEAP_HAS_TSAN marks ThreadSanitizer builds, for the few places that must act differently.
 #ifndef PMRHEAP_DETAIL_SANITIZER_HPP
 #define PMRHEAP_DETAIL_SANITIZER_HPP
 
@@ -15,6 +16,17 @@
 #endif
 #ifndef PMRHEAP_HAS_ASAN
 #  define PMRHEAP_HAS_ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#  define PMRHEAP_HAS_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define PMRHEAP_HAS_TSAN 1
+#  endif
+#endif
+#ifndef PMRHEAP_HAS_TSAN
+#  define PMRHEAP_HAS_TSAN 0
 #endif
 
 #if PMRHEAP_HAS_ASAN
@@ -60,6 +72,17 @@ inline void unpoison(const void* p, std::size_t n) noexcept {
   return __asan_address_is_poisoned(p) != 0;
 #else
   static_cast<void>(p);
+  return false;
+#endif
+}
+
+/// True when the program runs under valgrind (always false unless built with
+/// PMRHEAP_USE_VALGRIND). For tests: valgrind replaces malloc and aborts where the C library
+/// would fail (alignments above 16 MiB, an aligned operator new that should throw).
+[[nodiscard]] inline bool running_on_valgrind() noexcept {
+#if PMRHEAP_HAS_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
   return false;
 #endif
 }

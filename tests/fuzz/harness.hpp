@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// The fuzz harness: drives any pmrheap resource with a byte stream of operations and checks every
+// step against the contract and a per-resource shadow model of what the resource promises.
+// Used by the libFuzzer binary (libfuzzer.cpp, meson option `fuzz`) and by the corpus replay
+// that runs in every build (replay.cpp). docs/reliability.md describes the byte format.
+#ifndef PMRHEAP_TESTS_FUZZ_HARNESS_HPP
+#define PMRHEAP_TESTS_FUZZ_HARNESS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pmrheap/resource.hpp"
+
+namespace pmrheap::fuzz {
+
+/// A live block as the harness sees it. `id` seeds its fill pattern.
+struct block {
+  std::byte* p;
+  std::size_t bytes;
+  std::size_t alignment;
+  std::uint32_t id;
+};
+
+/// What the model says an operation must do.
+enum class expect {
+  either,   ///< success and failure both keep the promise
+  success,  ///< failure is a bug
+  failure,  ///< success is a bug
+};
+
+/// The shadow model of one resource: what it promises beyond the shared contract, which the
+/// harness checks anyway (alignment, no overlap, contents kept, refusals leave blocks untouched).
+/// Hooks see every successful operation, so a stateful model (an arena's last block, a fixed
+/// buffer's used bytes) can follow the resource. The defaults promise nothing.
+class model {
+ public:
+  virtual ~model() = default;
+  /// allocate / try_allocate of `bytes` > 0 (at most 2 MiB, alignment at most 2 MiB).
+  [[nodiscard]] virtual expect allocate(std::size_t bytes, std::size_t alignment) const;
+  /// Fresh blocks read as zero (page mappings).
+  [[nodiscard]] virtual bool fresh_memory_is_zero() const { return false; }
+  /// resize of `b` to `new_bytes` (> 0, != b.bytes).
+  [[nodiscard]] virtual expect resize(const block& b, std::size_t new_bytes) const;
+  /// remap of `b` to `new_bytes` (> 0, != b.bytes).
+  [[nodiscard]] virtual expect remap(const block& b, std::size_t new_bytes) const;
+  /// Whether a successful remap of `b` to `new_bytes` may return another address.
+  [[nodiscard]] virtual bool remap_may_move(const block& b, std::size_t new_bytes) const;
+  /// After a block grows from `before`, the offset from which its new bytes must read as zero
+  /// (SIZE_MAX: no promise).
+  [[nodiscard]] virtual std::size_t zero_after_growth(const block& before) const;
+  virtual void allocated(const block& b);
+  virtual void resized(const block& before, const block& after);
+  virtual void freed(const block& b);
+  /// release_all() forgot every block.
+  virtual void released();
+  /// Checked after every operation with the live blocks (owns(), statistics). Returns "" or what
+  /// is wrong.
+  [[nodiscard]] virtual std::string check(pmrheap::resource& r, const std::vector<block>& live) const;
+};
+
+/// One fuzz target: a configuration of tests/support/resources.hpp and its model.
+struct target {
+  std::string_view name;      ///< directory names under tests/fuzz/corpus/ and regressions/
+  std::string_view resource;  ///< the resource_entry::name it drives
+  std::unique_ptr<model> (*make_model)();
+};
+
+/// Every fuzz target (tests/fuzz/targets.cpp). A new one is one entry there.
+const std::vector<target>& targets();
+/// The target called `name`, or nullptr.
+const target* find_target(std::string_view name);
+
+/// Statistics of run() calls, for the reports.
+struct totals {
+  std::uint64_t inputs = 0;
+  std::uint64_t operations = 0;
+};
+totals& counters();
+
+/// The name of the input being run, printed with a failure ("" under libFuzzer, which saves the
+/// input itself).
+std::string& input_name();
+
+/// Runs one input against a fresh instance of `t`'s resource. A broken promise prints what
+/// happened and aborts (libFuzzer records the input as a crash; the replay test fails).
+void run(const target& t, const std::uint8_t* data, std::size_t size);
+
+}  // namespace pmrheap::fuzz
+
+#endif  // PMRHEAP_TESTS_FUZZ_HARNESS_HPP

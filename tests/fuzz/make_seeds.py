@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+# Writes the seed corpora tests/fuzz/corpus/<target>/seed-* in the byte format of harness.cpp:
+# a handful of short, readable operation sequences per target. libFuzzer grows its own corpus
+# from these in a scratch directory (./scripts/fuzz); only the seeds are committed.
+#   python3 tests/fuzz/make_seeds.py [target...]    (default: every directory under corpus/)
+import os
+import random
+import sys
+
+MIB = 1 << 20
+
+
+def size(n):
+    if n == 0:
+        return [22, 0, 0]
+    m = n.bit_length() - 1
+    rest = n - (1 << m)
+    return [m, rest >> 8 & 0xFF, rest & 0xFF]
+
+
+def align(a):
+    return [a.bit_length() - 1]
+
+
+def alloc(n, a=16, throwing=True):
+    return [0 if throwing else 1] + size(n) + align(a)
+
+
+def free(slot):
+    return [2, slot]
+
+
+def resize(slot, n):
+    return [3, slot] + size(n)
+
+
+def remap(slot, n):
+    return [4, slot] + size(n)
+
+
+def realloc(slot, n):
+    return [5, slot] + size(n)
+
+
+RELEASE = [6]
+VERIFY = [7]
+
+SEEDS = {
+    "basic": alloc(100) + alloc(5000, 4096) + resize(0, 50) + remap(1, 20000) + realloc(0, 300) + VERIFY
+    + free(0) + free(0),
+    "zero_sizes": alloc(0, 1) + alloc(0, 2 * MIB) + alloc(1, 1) + resize(0, 0) + remap(0, 0) + realloc(0, 0),
+    "large_alignment": alloc(4096, 2 * MIB) + alloc(1, 64 * 1024) + remap(1, 100000) + resize(0, 10)
+    + realloc(0, 3 * 4096) + RELEASE,
+    "page_edges": alloc(4095, 8) + resize(0, 4096) + resize(0, 4097) + remap(0, 8193) + resize(0, 1)
+    + remap(0, 3 * 4096) + realloc(0, 2 * MIB) + VERIFY,
+    "large_blocks": alloc(2 * MIB, 1) + realloc(0, MIB) + remap(0, 2 * MIB) + alloc(MIB + 1, 4096) + free(1)
+    + RELEASE,
+    "try_allocate": alloc(24, 8, False) + alloc(3000, 128, False) + alloc(70000, 32, False) + remap(2, 10)
+    + resize(1, 6000) + free(0),
+}
+
+
+def many_small():
+    ops = []
+    for i in range(40):
+        ops += alloc(1 + i * 37 % 700, 1 << (i % 8))
+    for i in range(20):
+        ops += free(i)
+    for i in range(20):
+        ops += realloc(i, 1 + i * 101 % 5000)
+    return ops + VERIFY
+
+
+def mixed(seed):
+    rng = random.Random(seed)
+    return [rng.randrange(256) for _ in range(240)]
+
+
+SEEDS["many_small"] = many_small()
+SEEDS["mixed_1"] = mixed(1)
+SEEDS["mixed_2"] = mixed(2)
+
+
+def main():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    targets = sys.argv[1:] or sorted(os.listdir(root))
+    for target in targets:
+        directory = os.path.join(root, target)
+        os.makedirs(directory, exist_ok=True)
+        for name, ops in SEEDS.items():
+            with open(os.path.join(directory, "seed-" + name), "wb") as f:
+                f.write(bytes(ops))
+        print(f"{target}: {len(SEEDS)} seeds")
+
+
+if __name__ == "__main__":
+    main()
