@@ -38,6 +38,25 @@ std::size_t query_page_size() noexcept;
 /// huge_page_size() for the OS: 0 where it has none. One definition per OS file.
 std::size_t query_huge_page_size() noexcept;
 
+/// What every OS's remap decides before it touches the mapping.
+enum class remap_plan {
+  refuse,  ///< Bad input, or a change of page count for a block aligned above the page size.
+  same,    ///< The page count does not change: the block stays as it is.
+  change,  ///< `old_length` and `new_length` (whole pages) differ; the OS file does the rest.
+};
+
+[[nodiscard]] inline remap_plan plan_remap(const void* p, std::size_t old_bytes, std::size_t new_bytes,
+                                           std::size_t alignment, std::size_t page, std::size_t& old_length,
+                                           std::size_t& new_length) noexcept {
+  if (p == nullptr || !is_pow2(alignment)) return remap_plan::refuse;
+  if (!page_length(old_bytes, page, old_length) || !page_length(new_bytes, page, new_length))
+    return remap_plan::refuse;
+  if (new_length == old_length) return remap_plan::same;
+  // Across pages, a block aligned above the page size could come back less aligned (mremap) or
+  // lose its trimmed layout; within its pages nothing moves, so that was answered above.
+  return alignment > page ? remap_plan::refuse : remap_plan::change;
+}
+
 }  // namespace pmrheap::platform::detail
 
 #endif  // PMRHEAP_SRC_PLATFORM_COMMON_HPP

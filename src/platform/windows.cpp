@@ -104,15 +104,16 @@ void unmap(void* p, std::size_t bytes) noexcept {
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment, bool may_move) noexcept {
   static_cast<void>(may_move);  // Windows cannot move pages without copying them.
   const std::size_t page = page_size();
-  if (p == nullptr || !detail::is_pow2(alignment)) return nullptr;
   std::size_t old_length = 0;
   std::size_t new_length = 0;
-  if (!detail::page_length(old_bytes, page, old_length) || !detail::page_length(new_bytes, page, new_length))
-    return nullptr;
-  if (new_length == old_length) return p;
-  // Across pages, a block aligned above the page size could come back less aligned (mremap) or
-  // lose its trimmed layout; within its pages nothing moves, so that was answered above.
-  if (alignment > page) return nullptr;
+  switch (detail::plan_remap(p, old_bytes, new_bytes, alignment, page, old_length, new_length)) {
+    case detail::remap_plan::refuse:
+      return nullptr;
+    case detail::remap_plan::same:
+      return p;
+    case detail::remap_plan::change:
+      break;
+  }
   if (new_length < old_length) {
     ::VirtualFree(static_cast<std::byte*>(p) + new_length, old_length - new_length, MEM_DECOMMIT);
     return p;
