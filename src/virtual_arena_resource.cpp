@@ -40,6 +40,23 @@ virtual_arena_resource::virtual_arena_resource(std::size_t reserve_bytes, huge_p
   if (huge != 0 && !detail::checked_add(usable, huge - page, total)) throw out_of_memory(reserve_bytes, page);
   void* const range = platform::reserve(total);
   if (range == nullptr) throw out_of_memory(reserve_bytes, page);
+  adopt(range, total, usable, huge);
+}
+
+// A default arena should work wherever a smaller one would: 64 GiB of address space is refused
+// under RLIMIT_AS, by valgrind and in crowded 32-bit processes. An explicit size stays exact.
+virtual_arena_resource::virtual_arena_resource()
+    : step_(commit_step_for(huge_pages::off)), huge_pages_(huge_pages::off) {
+  for (std::size_t bytes = default_reserve;; bytes /= 2) {
+    if (void* const range = platform::reserve(bytes)) {
+      adopt(range, bytes, bytes, 0);
+      return;
+    }
+    if (bytes <= min_default_reserve) throw out_of_memory(bytes, platform::page_size());
+  }
+}
+
+void virtual_arena_resource::adopt(void* range, std::size_t total, std::size_t usable, std::size_t huge) noexcept {
   reservation_ = static_cast<std::byte*>(range);
   reservation_bytes_ = total;
   begin_ = reservation_ + (huge != 0 ? detail::align_offset(range, huge) : 0);

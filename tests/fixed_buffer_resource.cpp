@@ -211,6 +211,7 @@ TEST_CASE_TEMPLATE("fixed buffers: huge alignments and sizes fail without wrappi
   CHECK(fixed.allocate(1, 64) == buffer);  // an alignment as large as the buffer fits at its aligned start
   static_cast<void>(fixed.allocate(9, 1));
   for (unsigned shift : {7u, 12u, 20u, 32u, 48u, 62u, 63u}) {
+    if (shift >= sizeof(std::size_t) * 8) continue;  // no such alignment with a 32-bit size_t
     const std::size_t alignment = std::size_t{1} << shift;
     CAPTURE(alignment);
     CHECK(fixed.try_allocate(1, alignment) == nullptr);

@@ -8,6 +8,12 @@
 #include <memory_resource>
 #include <vector>
 
+#if !defined(_WIN32)
+#  include <sys/resource.h>
+#  include <sys/wait.h>
+#  include <unistd.h>
+#endif
+
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/testing.hpp"
@@ -268,5 +274,37 @@ TEST_CASE("virtual_arena_resource: over-aligned requests and std::pmr containers
   CHECK_FALSE(arena.is_equal(virtual_arena_resource{}));
   CHECK(arena.is_equal(arena));
 }
+
+#if !defined(_WIN32)
+// The default constructor settles for less address space where 64 GiB is refused; an explicit
+// size does not. Run in a child: RLIMIT_AS binds the whole process.
+TEST_CASE("virtual_arena_resource: the default reservation shrinks under an address-space limit") {
+  if (sizeof(void*) < 8) return;  // 1 GiB by default on 32-bit; the limit below would not bind
+  if (PMRHEAP_HAS_ASAN) return;   // ASan's shadow alone is terabytes of address space: any limit binds
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    rlimit limit{};
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = std::size_t{16} << 30;  // 16 GiB: the 64 GiB default cannot be had
+    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(2);
+    bool explicit_refused = false;
+    try {
+      virtual_arena_resource exact(std::size_t{64} << 30);
+    } catch (const pmrheap::out_of_memory&) {
+      explicit_refused = true;
+    }
+    virtual_arena_resource arena;
+    const bool shrunk = arena.reserved() < virtual_arena_resource::default_reserve &&
+                        arena.reserved() >= virtual_arena_resource::min_default_reserve;
+    void* p = arena.allocate(1 << 20);
+    _exit(explicit_refused && shrunk && p != nullptr ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+#endif
 
 TEST_SUITE_END();

@@ -39,11 +39,18 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   /// The commit step without huge pages: 64 KiB (or one page, if pages are larger).
   static constexpr std::size_t default_commit_step = std::size_t{64} << 10;
 
-  /// Reserves `reserve_bytes` (rounded up to pages) of address space; commits nothing yet.
+  /// The smallest reservation the default constructor settles for.
+  static constexpr std::size_t min_default_reserve = std::size_t{256} << 20;
+
+  /// Reserves default_reserve bytes of address space; where the OS refuses that much (RLIMIT_AS,
+  /// valgrind, a crowded 32-bit process), the largest of default_reserve / 2, / 4, ... down to
+  /// min_default_reserve that it grants. reserved() tells what was had. Commits nothing yet.
+  /// **Fails**: throws pmrheap::out_of_memory when even min_default_reserve is refused.
+  virtual_arena_resource();
+  /// Reserves exactly `reserve_bytes` (rounded up to pages) of address space; commits nothing yet.
   /// **Fails**: throws pmrheap::out_of_memory when the OS refuses the reservation (address space
   /// or RLIMIT_AS exhausted) or `reserve_bytes` is 0 or within a page of SIZE_MAX.
-  explicit virtual_arena_resource(std::size_t reserve_bytes = default_reserve)
-      : virtual_arena_resource(reserve_bytes, huge_pages::off) {}
+  explicit virtual_arena_resource(std::size_t reserve_bytes) : virtual_arena_resource(reserve_bytes, huge_pages::off) {}
   /// As above; huge_pages::advise starts the usable range on a huge page boundary and commits in
   /// huge-page steps, each advised with MADV_HUGEPAGE (a no-op where platform::huge_page_size() is 0).
   virtual_arena_resource(std::size_t reserve_bytes, huge_pages mode);
@@ -123,6 +130,8 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   bool decommit_from(std::byte* from) noexcept;
   [[nodiscard]] bool is_last(const void* p, std::size_t bytes) const noexcept;
   [[nodiscard]] bool is_handed_out(const void* p, std::size_t bytes) const noexcept;
+
+  void adopt(void* range, std::size_t total, std::size_t usable, std::size_t huge) noexcept;
 
   std::byte* reservation_ = nullptr;  // what platform::reserve returned, for release
   std::size_t reservation_bytes_ = 0;
