@@ -74,7 +74,8 @@ struct debug_options {
   /// It runs after the resource has made itself consistent and without its lock held (it may call
   /// the resource); it should record and return: a throw from deallocate propagates to the caller,
   /// from resize, remap or the destructor it terminates.
-  std::function<void(const debug_error&)> on_error;
+  // The {} lets designated initializers leave it out without g++ 12's -Wmissing-field-initializers.
+  std::function<void(const debug_error&)> on_error{};
 
   /// Freed memory held back, filled with 0xDD, before it goes back to the backing: at most this
   /// many bytes (the most recent free is always held) ...
