@@ -30,6 +30,15 @@ void debug_notrace(benchmark::State& state) {
   pairs(state, &debug);
 }
 
+// The cheapest checking setup: no traces, no quarantine, no fills; the table and the canary remain.
+void debug_minimal(benchmark::State& state) {
+  pmrheap::debug_options options = with_frames(0);
+  options.quarantine_blocks = 0;
+  options.fill = false;
+  pmrheap::debug_resource debug(pmrheap::c_resource::instance(), options);
+  pairs(state, &debug);
+}
+
 void debug_6frames(benchmark::State& state) {
   pmrheap::debug_resource debug(pmrheap::c_resource::instance(), with_frames(6));
   pairs(state, &debug);
@@ -47,6 +56,7 @@ void debug_c_threads(benchmark::State& state) { pairs(state, pmrheap::c_resource
 
 BENCHMARK(debug_c_resource)->Name("debug/c_resource");
 BENCHMARK(debug_notrace)->Name("debug/debug_resource_notrace");
+BENCHMARK(debug_minimal)->Name("debug/debug_resource_minimal");
 BENCHMARK(debug_6frames)->Name("debug/debug_resource_6frames");
 BENCHMARK(debug_synchronized)->Name("debug/synchronized_resource")->Threads(1)->Threads(2);
 BENCHMARK(debug_std_synchronized_pool)->Name("debug/std_synchronized_pool")->Threads(1)->Threads(2);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// debug_resource, second half: the checks that read a block's canary or fill, and the text of every
-// report. Split from debug_resource.cpp by layer: that file keeps the records, this one words them.
+// debug_resource, second half: the reports (what a changed canary or fill, a mismatch, an unknown
+// pointer or a leak looks like) and the verbose log lines. Split from debug_resource.cpp by layer:
+// that file keeps the records and runs the cheap checks, this one words what they find; nothing
+// here runs unless something was found or verbose_log is on.
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -22,6 +24,11 @@ std::string describe(const void* p, std::size_t bytes, std::size_t alignment, st
 
 void append_trace(std::string& out, const char* label, const stack_trace& trace) {
   fmt::format_to(std::back_inserter(out), "  {} at:\n{}", label, trace.to_string("    "));
+}
+
+// A call's trace: none when stack_trace_frames is 0.
+void append_trace(std::string& out, const char* label, const stack_trace* trace) {
+  append_trace(out, label, trace != nullptr ? *trace : stack_trace{});
 }
 
 // First byte in [p, p + n) that is not `value`, and how many are not.
@@ -60,8 +67,10 @@ const char* to_string(debug_error_kind kind) noexcept {
   return "unknown";
 }
 
+namespace detail {
+
 // The operation's name, and the past tense that labels its caller's trace.
-const char* debug_resource::name(operation op) noexcept {
+const char* debug_state::name(operation op) noexcept {
   switch (op) {
     case operation::deallocate:
       return "deallocate";
@@ -75,7 +84,7 @@ const char* debug_resource::name(operation op) noexcept {
   return "verify";
 }
 
-const char* debug_resource::done(operation op) noexcept {
+const char* debug_state::done(operation op) noexcept {
   switch (op) {
     case operation::deallocate:
       return "deallocated";
@@ -90,117 +99,156 @@ const char* debug_resource::done(operation op) noexcept {
 }
 
 // "deallocate(0x..., 24 bytes, alignment 8)" or "resize(0x..., 24 -> 48 bytes, alignment 8)"
-std::string debug_resource::describe_call(const call& c) {
+std::string debug_state::describe_call(const call& c) {
   if (c.op == operation::resize || c.op == operation::remap)
     return fmt::format("{}({}, {} -> {} bytes, alignment {})", name(c.op), c.p, c.bytes, c.new_bytes, c.alignment);
   return fmt::format("{}({}, {} bytes, alignment {})", name(c.op), c.p, c.bytes, c.alignment);
 }
 
-void debug_resource::add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message) {
+void debug_state::add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message) {
   ++stats_.errors;
   errors.push_back(debug_error{kind, std::move(message), p});
 }
 
-void debug_resource::report_unknown(const call& c, error_list& errors) {
+void debug_state::report_unknown(const call& c, error_list& errors) {
   const auto at = static_cast<address>(c.p);
-  if (const auto freed = freed_.find(at); freed != freed_.end()) {
-    const freed_info& info = freed->second;
-    const block_info& b = info.block;
-    const bool is_free = c.op == operation::deallocate;
-    std::string message =
-        fmt::format("{}{}: {} of {}, which was already freed\n", prefix, is_free ? "double free" : "use after free",
-                    describe_call(c), describe(c.p, b.bytes, b.alignment, b.serial));
-    append_trace(message, "allocated", b.allocated);
-    append_trace(message, is_free ? "first freed" : "freed", info.freed);
-    append_trace(message, is_free ? "freed again" : done(c.op), *c.trace);
-    add_error(errors, is_free ? debug_error_kind::double_free : debug_error_kind::use_after_free, c.p,
-              std::move(message));
+  if (const record* freed = records_.find(at); freed != nullptr && freed->freed) {
+    report_freed(c, freed->bytes, freed->alignment(), freed->serial, traces_of(*freed), errors);
+    return;
+  }
+  if (const auto retained = retained_.find(at); retained != retained_.end()) {
+    const retained_record& r = retained->second;
+    report_freed(c, r.bytes, r.alignment, r.serial, r.traces, errors);
     return;
   }
   std::string message =
       fmt::format("{}invalid free: {} names no block this resource handed out", prefix, describe_call(c));
-  // Only the table is consulted: is the pointer inside a live block?
-  const block_info* inside = nullptr;
-  if (auto next = live_.upper_bound(at); next != live_.begin()) {
-    const auto& [start, block] = *std::prev(next);
-    if (at < start + block.bytes + options_.canary_bytes) {
-      fmt::format_to(std::back_inserter(message), "; it points {} bytes into {}", at - start,
-                     describe(start, block.bytes, block.alignment, block.serial));
-      inside = &block;
-    }
+  // Only the table is consulted: is the pointer inside a live block? Blocks do not overlap, so at
+  // most one is; a linear search is fine on this error path.
+  const record* inside = nullptr;
+  for (const record& r : records_) {
+    if (r.at == nullptr || r.freed || at < r.at || at >= r.at + r.bytes + options_.canary_bytes) continue;
+    fmt::format_to(std::back_inserter(message), "; it points {} bytes into {}", at - r.at,
+                   describe(r.at, r.bytes, r.alignment(), r.serial));
+    inside = &r;
+    break;
   }
   message += '\n';
-  append_trace(message, done(c.op), *c.trace);
-  if (inside != nullptr) append_trace(message, "that block was allocated", inside->allocated);
+  append_trace(message, done(c.op), c.trace);
+  if (inside != nullptr) append_trace(message, "that block was allocated", traces_of(*inside).allocated);
   add_error(errors, debug_error_kind::invalid_free, c.p, std::move(message));
 }
 
-bool debug_resource::report_mismatch(const call& c, address p, const block_info& block, error_list& errors) {
+// A deallocate (double free), resize or remap (use after free) of a block already freed.
+void debug_state::report_freed(const call& c, std::size_t bytes, std::size_t alignment, std::uint64_t serial,
+                               const trace_pair& traces, error_list& errors) {
+  const bool is_free = c.op == operation::deallocate;
+  std::string message =
+      fmt::format("{}{}: {} of {}, which was already freed\n", prefix, is_free ? "double free" : "use after free",
+                  describe_call(c), describe(c.p, bytes, alignment, serial));
+  append_trace(message, "allocated", traces.allocated);
+  append_trace(message, is_free ? "first freed" : "freed", traces.freed);
+  append_trace(message, is_free ? "freed again" : done(c.op), c.trace);
+  add_error(errors, is_free ? debug_error_kind::double_free : debug_error_kind::use_after_free, c.p,
+            std::move(message));
+}
+
+bool debug_state::report_mismatch(const call& c, const record& block, error_list& errors) {
   bool matches = true;
   const auto report = [&](debug_error_kind kind, std::string what) {
     std::string message = fmt::format("{}{}: {} of {}: {}\n", prefix, to_string(kind), describe_call(c),
-                                      describe(p, block.bytes, block.alignment, block.serial), what);
-    append_trace(message, "allocated", block.allocated);
-    append_trace(message, done(c.op), *c.trace);
-    add_error(errors, kind, p, std::move(message));
+                                      describe(block.at, block.bytes, block.alignment(), block.serial), what);
+    append_trace(message, "allocated", traces_of(block).allocated);
+    append_trace(message, done(c.op), c.trace);
+    add_error(errors, kind, block.at, std::move(message));
     matches = false;
   };
   if (c.bytes != block.bytes)
     report(debug_error_kind::size_mismatch, fmt::format("{} bytes given, the block has {}", c.bytes, block.bytes));
-  if (c.alignment != block.alignment)
+  if (c.alignment != block.alignment())
     report(debug_error_kind::alignment_mismatch,
-           fmt::format("alignment {} given, the block was allocated with {}", c.alignment, block.alignment));
+           fmt::format("alignment {} given, the block was allocated with {}", c.alignment, block.alignment()));
   return matches;
 }
 
-void debug_resource::check_canary(address p, const block_info& block, const call& c, error_list& errors) {
-  const scan_result r = scan(p + block.bytes, options_.canary_bytes, canary_fill);
-  if (r.changed == 0) return;
+void debug_state::report_overrun(const record& block, const call& c, error_list& errors) {
+  const address p = block.at;
+  const scan_result r = scan(p + block.bytes, options_.canary_bytes, debug_resource::canary_fill);
   std::string message = fmt::format(
       "{}overrun: {} was written past its end: {} of the {} canary bytes after it changed, the first at offset {} "
       "(found by {})\n",
-      prefix, describe(p, block.bytes, block.alignment, block.serial), r.changed, options_.canary_bytes,
+      prefix, describe(p, block.bytes, block.alignment(), block.serial), r.changed, options_.canary_bytes,
       block.bytes + r.first, name(c.op));
-  append_trace(message, "allocated", block.allocated);
-  append_trace(message, done(c.op), *c.trace);
+  append_trace(message, "allocated", traces_of(block).allocated);
+  append_trace(message, done(c.op), c.trace);
   add_error(errors, debug_error_kind::overrun, p, std::move(message));
-  fill(p + block.bytes, options_.canary_bytes, canary_fill);  // report each overrun once
+  fill(p + block.bytes, options_.canary_bytes, debug_resource::canary_fill);  // report each overrun once
 }
 
-void debug_resource::check_fill(address p, const freed_info& info, const char* when, error_list& errors) {
-  if (!options_.fill) return;
-  const block_info& b = info.block;
-  const std::size_t held = b.bytes + options_.canary_bytes;
-  const scan_result r = scan(p, held, freed_fill);
-  if (r.changed == 0) return;
+void debug_state::report_written_after_free(const record& block, const char* when, error_list& errors) {
+  const address p = block.at;
+  const std::size_t held = block.bytes + options_.canary_bytes;
+  const scan_result r = scan(p, held, debug_resource::freed_fill);
   std::string message = fmt::format(
       "{}use after free: {} was written after it was freed: {} bytes changed, the first at offset {} (0x{:02x} "
       "instead of 0x{:02x}; found {})\n",
-      prefix, describe(p, b.bytes, b.alignment, b.serial), r.changed, r.first, static_cast<unsigned>(p[r.first]),
-      freed_fill, when);
-  append_trace(message, "allocated", b.allocated);
-  append_trace(message, "freed", info.freed);
+      prefix, describe(p, block.bytes, block.alignment(), block.serial), r.changed, r.first,
+      static_cast<unsigned>(p[r.first]), debug_resource::freed_fill, when);
+  append_trace(message, "allocated", traces_of(block).allocated);
+  append_trace(message, "freed", traces_of(block).freed);
   add_error(errors, debug_error_kind::use_after_free, p, std::move(message));
-  fill(p, held, freed_fill);
+  fill(p, held, debug_resource::freed_fill);  // report each write once
 }
 
-void debug_resource::add_leaks(error_list& errors) {
-  for (const auto& [p, block] : live_) {
+void debug_state::add_leaks(error_list& errors) {
+  // In allocation order, so the reports of a deterministic program are too.
+  for (const record* block : live_by_serial()) {
     std::string message = fmt::format("{}leak: {} was never deallocated\n", prefix,
-                                      describe(p, block.bytes, block.alignment, block.serial));
-    append_trace(message, "allocated", block.allocated);
-    add_error(errors, debug_error_kind::leak, p, std::move(message));
+                                      describe(block->at, block->bytes, block->alignment(), block->serial));
+    append_trace(message, "allocated", traces_of(*block).allocated);
+    add_error(errors, debug_error_kind::leak, block->at, std::move(message));
   }
 }
 
-void debug_resource::log(const std::string& line) const noexcept {
+// ---- verbose_log --------------------------------------------------------------------------------
+// A line that cannot be formatted (no memory) is lost; the operation is not.
+
+void debug_state::log_allocate(std::size_t bytes, std::size_t alignment, const void* p,
+                               const char* refused) const noexcept {
+  try {
+    if (refused != nullptr) {
+      log(fmt::format("allocate {} bytes, alignment {} -> failed ({})", bytes, alignment, refused));
+    } else {
+      log(fmt::format("allocate {} bytes, alignment {} -> {} (allocation #{})", bytes, alignment, p,
+                      stats_.total_allocations));
+    }
+  } catch (...) {
+  }
+}
+
+void debug_state::log_deallocate(const record& block) const noexcept {
+  try {
+    log(fmt::format("deallocate {}, {} bytes, alignment {} (allocation #{})", static_cast<const void*>(block.at),
+                    block.bytes, block.alignment(), block.serial));
+  } catch (...) {
+  }
+}
+
+void debug_state::log_resize(const call& c, const void* q) const noexcept {
+  try {
+    log(fmt::format("{} -> {}", describe_call(c), q == nullptr ? std::string("refused") : fmt::format("{}", q)));
+  } catch (...) {
+  }
+}
+
+void debug_state::log(const std::string& line) const noexcept {
   std::FILE* out = options_.log != nullptr ? options_.log : stderr;
   std::fputs(prefix, out);
   std::fputs(line.c_str(), out);
   std::fputc('\n', out);
 }
 
-void debug_resource::dispatch(const error_list& errors) const {
+void debug_state::dispatch(const error_list& errors) const {
   if (errors.empty()) return;
   if (options_.on_error) {
     for (const debug_error& e : errors) options_.on_error(e);
@@ -211,4 +259,5 @@ void debug_resource::dispatch(const error_list& errors) const {
   std::abort();
 }
 
+}  // namespace detail
 }  // namespace pmrheap

@@ -8,9 +8,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <memory_resource>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -18,12 +21,14 @@
 
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/failing_resource.hpp"
+#include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/fmt.hpp"
 #include "pmrheap/platform.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/counting_resource.hpp"
 #include "support/reclaiming_resource.hpp"
+#include "support/seed.hpp"
 
 #if !defined(_WIN32) && __has_include(<sys/wait.h>)  // not __has_include alone: cross builds see host headers
 #  include <csignal>
@@ -47,8 +52,7 @@ struct recorder {
     o.on_error = [this](const debug_error& e) { errors.push_back(e); };
     return o;
   }
-  // The defaults changed by `set` (designated initializers would trip g++ 12's
-  // -Wmissing-field-initializers).
+  // The defaults changed by `set`, keeping the recording handler.
   template <class Set>
   debug_options options(Set set) {
     debug_options o = options();
@@ -178,6 +182,21 @@ TEST_CASE("debug_resource: leaks at destruction, one report per block; leaked bl
   CHECK(backing.live() == 2);  // the quarantined 30-byte block went back; the leaks did not
 }
 
+TEST_CASE("debug_resource: leaks are reported in allocation order") {
+  recorder rec;
+  debug_resource d(pmrheap::c_resource::instance(), rec.options());
+  std::vector<void*> blocks;
+  for (std::size_t i = 1; i <= 20; ++i) blocks.push_back(d.allocate(8 * i));
+  for (std::size_t i = 0; i < blocks.size(); i += 2) d.deallocate(blocks[i], 8 * (i + 1));  // the odd ones stay
+  CHECK(d.report_leaks() == 10);
+  REQUIRE(rec.errors.size() == 10);
+  for (std::size_t k = 0; k < 10; ++k) {
+    CHECK(rec.errors[k].address == blocks[2 * k + 1]);
+    CHECK(contains(rec.errors[k].message, fmt::format("(alignment 16, allocation #{}) was never", 2 * k + 2)));
+  }
+  for (std::size_t i = 1; i < blocks.size(); i += 2) d.deallocate(blocks[i], 8 * (i + 1));
+}
+
 // ---- double and invalid frees ------------------------------------------------------------------
 
 TEST_CASE("debug_resource: double free: three traces, the second free ignored") {
@@ -231,6 +250,29 @@ TEST_CASE("debug_resource: a double free after the quarantine: with retain_metad
   d.deallocate(p, 16);  // the record is gone: now it is a pointer the resource does not know
   CHECK(rec.errors.size() == 2);
   CHECK(rec.errors[1].kind == debug_error_kind::invalid_free);
+}
+
+TEST_CASE("debug_resource: a block handed out again drops the retained records inside it") {
+  recorder rec;
+  alignas(16) std::array<std::byte, 256> buffer{};
+  pmrheap::fixed_buffer_resource backing(buffer);  // reclaims the last block: addresses come back
+  debug_resource d(&backing, rec.options([](debug_options& o) {
+    o.retain_metadata = true;
+    o.quarantine_blocks = 0;
+  }));
+  auto* x = bytes_of(d.allocate(16, 16));
+  auto* y = bytes_of(d.allocate(16, 16));
+  REQUIRE(y == x + 32);  // 16 bytes and the 16-byte canary
+  d.deallocate(y, 16, 16);
+  d.deallocate(x, 16, 16);
+  auto* z = bytes_of(d.allocate(100, 16));
+  REQUIRE(z == x);          // covers both old blocks
+  d.deallocate(y, 16, 16);  // no stale record of y: a pointer into z, not a double free of y
+  d.deallocate(x, 16, 16);  // the record of x is gone too: x is z now, freed with z's size wrong
+  REQUIRE(rec.errors.size() == 2);
+  CHECK(rec.errors[0].kind == debug_error_kind::invalid_free);
+  CHECK(contains(rec.errors[0].message, "; it points 32 bytes into the 100-byte block"));
+  CHECK(rec.errors[1].kind == debug_error_kind::size_mismatch);
 }
 
 TEST_CASE("debug_resource: without retain_metadata a late double free is an invalid free") {
@@ -555,6 +597,46 @@ TEST_CASE("debug_resource: the quarantine is bounded by blocks and bytes; the ne
   CHECK(rec.errors.empty());
 }
 
+// The record table grows, and every erase rearranges a probe run (runs that wrap past the table's
+// end included, which takes many operations at a steady size): each block must still be found with
+// its own size, and a freed one stays known as freed.
+TEST_CASE("debug_resource: blocks freed in random order are all found") {
+  recorder rec;
+  debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
+    o.quarantine_blocks = 300;
+    o.stack_trace_frames = 0;
+  }));
+  std::mt19937_64 random(pmrheap::test::seed("debug_resource random frees"));
+  std::vector<std::pair<void*, std::size_t>> live;
+  const auto free_one = [&] {
+    std::swap(live[random() % live.size()], live.back());
+    const auto [p, bytes] = live.back();
+    live.pop_back();
+    d.deallocate(p, bytes, 8);
+  };
+  // 1200 to 1700 live blocks and 300 quarantined: the table (4096 slots once it holds 1024
+  // records) stays 37-50% full, where runs that wrap are common enough.
+  for (int i = 0; i < 200000; ++i) {
+    if (live.size() > 1200 && (live.size() > 1700 || random() % 2 == 0)) {
+      free_one();
+    } else {
+      const std::size_t bytes = 1 + random() % 200;
+      live.emplace_back(d.allocate(bytes, 8), bytes);
+    }
+  }
+  CHECK(d.leak_count() == live.size());
+  REQUIRE(rec.errors.empty());
+  // The most recent frees are still quarantined: freeing one again is a double free.
+  void* p = d.allocate(24, 8);
+  d.deallocate(p, 24, 8);
+  d.deallocate(p, 24, 8);
+  CHECK(rec.only().kind == debug_error_kind::double_free);
+  while (!live.empty()) free_one();
+  CHECK(d.leak_count() == 0);
+  CHECK(d.statistics().quarantined_blocks == 300);
+  CHECK(rec.errors.size() == 1);
+}
+
 // ---- memory limit -------------------------------------------------------------------------------
 
 // Zig's "setting a memory cap": the limit counts requested bytes, and the limit itself is allowed.
@@ -631,6 +713,20 @@ TEST_CASE("debug_resource: statistics and their fmt formatter") {
   CHECK(fmt::format("{}", pmrheap::stack_trace{}) == "    (no stack frames captured)\n");
   d.deallocate(a, 8);
   d.deallocate(c, 48);
+}
+
+// Compiled with -Wextra (and -Werror in the sanitizer and clang builds): g++ 12 warns about a
+// designated initializer that leaves out a member without a default member initializer.
+TEST_CASE("debug_resource: debug_options takes designated initializers that leave fields out") {
+  const debug_options o{.stack_trace_frames = 0, .quarantine_blocks = 8};
+  CHECK(o.stack_trace_frames == 0);
+  CHECK(o.memory_limit == debug_options::no_limit);
+  CHECK_FALSE(o.on_error);
+  CHECK(o.quarantine_bytes == std::size_t{1} << 20);
+  CHECK(o.quarantine_blocks == 8);
+  CHECK(o.canary_bytes == 16);
+  debug_resource d(pmrheap::c_resource::instance(), debug_options{.quarantine_blocks = 2});
+  CHECK(d.options().quarantine_blocks == 2);
 }
 
 TEST_CASE("debug_resource: every error kind has a name") {

@@ -8,9 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <memory_resource>
 #include <mutex>
 #include <string>
@@ -74,7 +74,8 @@ struct debug_options {
   /// It runs after the resource has made itself consistent and without its lock held (it may call
   /// the resource); it should record and return: a throw from deallocate propagates to the caller,
   /// from resize, remap or the destructor it terminates.
-  std::function<void(const debug_error&)> on_error;
+  // The {} lets designated initializers leave it out without g++ 12's -Wmissing-field-initializers.
+  std::function<void(const debug_error&)> on_error{};
 
   /// Freed memory held back, filled with 0xDD, before it goes back to the backing: at most this
   /// many bytes (the most recent free is always held) ...
@@ -104,6 +105,167 @@ struct debug_statistics {
   std::size_t errors = 0;  ///< Problems reported so far (leaks included).
 };
 
+namespace detail {
+
+// debug_resource's lock, records and checks (src/debug_resource.cpp; the reports and log lines in
+// src/debug_report.cpp). A class of its own because it is not exported: the library is built with
+// -fPIC, where calls between members of an exported class cannot be inlined (they could be
+// interposed), and every allocate and deallocate is a chain of small steps. The public members
+// take the lock; problems found are handed to on_error (or printed) after it is released.
+class debug_state {
+ public:
+  using address = const std::byte*;
+  using error_list = std::vector<debug_error>;
+
+  // What a report says about the call that found a problem.
+  enum class operation { deallocate, resize, remap, verify };
+  struct call {
+    operation op;
+    void* p;
+    std::size_t bytes;
+    std::size_t new_bytes;  // resize and remap only
+    std::size_t alignment;
+    const stack_trace* trace;  // nullptr when stack_trace_frames is 0
+  };
+
+  debug_state(std::pmr::memory_resource* backing, debug_options options);
+  debug_state(const debug_state&) = delete;
+  debug_state& operator=(const debug_state&) = delete;
+
+  [[nodiscard]] std::pmr::memory_resource* backing() const noexcept { return backing_; }
+  [[nodiscard]] const debug_options& options() const noexcept { return options_; }
+
+  void* allocate(std::size_t bytes, std::size_t alignment, const stack_trace* trace);  // nullptr: refused
+  void deallocate(const call& c);
+  void* resize(const call& c);  // resize and remap; nullptr: refused
+  [[nodiscard]] std::size_t live_blocks() const;
+  [[nodiscard]] debug_statistics statistics() const;
+  std::size_t report_leaks();
+  std::size_t verify(const stack_trace& trace);
+  void release_quarantine();
+  void flush_retained();
+  // At destruction: reports leaks, checks and frees the quarantine.
+  void close();
+
+ private:
+  static constexpr std::uint32_t no_traces = UINT32_MAX;
+
+  // A block's record: live, or freed and held in the quarantine (at most one record per address,
+  // since held memory cannot be handed out again). 32 bytes.
+  struct record {
+    address at;  // nullptr: an empty slot of the table
+    std::size_t bytes;
+    std::uint64_t serial;  // 1 for the first allocation
+    std::uint32_t traces;  // index into traces_; no_traces when stack_trace_frames is 0
+    std::uint8_t alignment_log2;
+    bool freed;  // in the quarantine
+    [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << alignment_log2; }
+  };
+  static_assert(sizeof(record) <= 32, "a record stays within 32 bytes, as the bookkeeping figures in the docs say");
+  struct trace_pair {
+    stack_trace allocated;
+    stack_trace freed;
+  };
+  // A freed block's record kept after its memory went back (retain_metadata).
+  struct retained_record {
+    std::size_t bytes;
+    std::size_t alignment;
+    std::uint64_t serial;
+    trace_pair traces;
+  };
+
+  // Records by address: open addressing, linear probing, at most half full. erase moves the rest
+  // of a probe run back instead of leaving tombstones, so probes stay short while blocks come and
+  // go. insert and erase move records: a record* is valid until the next insert or erase.
+  class record_table {
+   public:
+    [[nodiscard]] record* find(address p) const noexcept;
+    // The empty slot for `p` (absent), after growing if needed; nullptr when growth fails.
+    [[nodiscard]] record* insert(address p) noexcept;
+    void erase(record* r) noexcept;
+    void prefetch(address p) const noexcept;  // where find(p) will look first
+    [[nodiscard]] record* begin() const noexcept { return slots_.get(); }
+    [[nodiscard]] record* end() const noexcept { return slots_.get() + (slots_ ? mask_ + 1 : 0); }
+
+   private:
+    [[nodiscard]] std::size_t home(address p) const noexcept;
+    [[nodiscard]] bool grow() noexcept;
+    std::unique_ptr<record[]> slots_;
+    std::size_t mask_ = 0;  // capacity - 1
+    std::size_t size_ = 0;
+    unsigned shift_ = 0;  // 64 - log2(capacity), for the multiplicative hash
+  };
+
+  // The quarantine's addresses, oldest first: a growable ring.
+  class address_ring {
+   public:
+    [[nodiscard]] bool push_back(address p) noexcept;  // false when growth fails
+    address pop_front() noexcept;
+    [[nodiscard]] address operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+   private:
+    [[nodiscard]] bool grow() noexcept;
+    std::unique_ptr<address[]> slots_;
+    std::size_t mask_ = 0;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+  };
+
+  // Callers hold mutex_.
+  void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace* trace);
+  void deallocate_block(const call& c, error_list& errors);
+  void* resize_block(const call& c, error_list& errors);
+  void release_all(const char* when, error_list& errors);
+  void add_leaks(error_list& errors);
+  // The checks: a cheap test here, the report (out of line, in debug_report.cpp) when it fails.
+  void check_canary(const record& block, const call& c, error_list& errors);
+  void check_fill(const record& block, const char* when, error_list& errors);
+  void quarantine(record* block, const stack_trace* trace, error_list& errors);
+  void evict(error_list& errors);
+  void release_oldest(const char* when, error_list& errors);
+  void retain(const record& block) noexcept;
+  void forget_retained(address p, std::size_t bytes) noexcept;
+  [[nodiscard]] std::uint32_t acquire_traces() noexcept;
+  void release_traces(std::uint32_t index) noexcept;
+  [[nodiscard]] const trace_pair& traces_of(const record& block) const noexcept;
+  [[nodiscard]] std::vector<const record*> live_by_serial() const;
+  void give_back(const record& block) noexcept;
+  static void fill(address p, std::size_t bytes, unsigned char value) noexcept;
+
+  // debug_report.cpp
+  void report_unknown(const call& c, error_list& errors);
+  void report_freed(const call& c, std::size_t bytes, std::size_t alignment, std::uint64_t serial,
+                    const trace_pair& traces, error_list& errors);
+  bool report_mismatch(const call& c, const record& block, error_list& errors);
+  void report_overrun(const record& block, const call& c, error_list& errors);
+  void report_written_after_free(const record& block, const char* when, error_list& errors);
+  void add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message);
+  void log_allocate(std::size_t bytes, std::size_t alignment, const void* p, const char* refused) const noexcept;
+  void log_deallocate(const record& block) const noexcept;
+  void log_resize(const call& c, const void* q) const noexcept;
+  void log(const std::string& line) const noexcept;
+  static const char* name(operation op) noexcept;
+  static const char* done(operation op) noexcept;
+  static std::string describe_call(const call& c);
+  // Without the lock: hands each error to on_error, or prints them all and aborts.
+  void dispatch(const error_list& errors) const;
+
+  mutable std::mutex mutex_;
+  std::pmr::memory_resource* backing_;
+  resource* native_backing_;  // backing_ as a pmrheap::resource, or null: found once, not per call
+  debug_options options_;
+  record_table records_;                         // live and quarantined blocks
+  address_ring quarantine_;                      // oldest first
+  std::vector<trace_pair> traces_;               // the records' traces (stack_trace_frames > 0)
+  std::vector<std::uint32_t> free_traces_;       // unused entries of traces_; capacity kept >= traces_.size()
+  std::map<address, retained_record> retained_;  // ordered: a block handed out drops those inside it
+  debug_statistics stats_;
+};
+
+}  // namespace detail
+
 /// Checks every call it forwards to `backing` and reports what is wrong (spec §9 for what Zig's
 /// DebugAllocator catches; the design is pmrheap's):
 /// - Every live block is in a table keyed by address, with its size, alignment, allocation number
@@ -121,10 +283,13 @@ struct debug_statistics {
 /// recorded); a double or invalid free is ignored; a mismatched resize or remap is refused.
 /// **Fails**: allocate throws pmrheap::out_of_memory when the backing fails or `memory_limit` would
 /// be passed; try_allocate returns nullptr, resize false, remap nullptr in those cases.
-/// **Cost**: deliberately slow. Per allocate: a stack walk (about a microsecond at 6 frames), a
-/// table insert, a fill of the block; per deallocate: a stack walk, lookups, a canary check and a
-/// fill; about 200 bytes of bookkeeping per live block and 350 per quarantined one (on the global
-/// heap), plus the canary and the quarantined memory. Stack traces are symbolised only in reports.
+/// **Cost**: per allocate, a stack walk (about a microsecond at 6 frames; none with
+/// stack_trace_frames 0), a table insert and the fills; per deallocate, a stack walk, a lookup, a
+/// canary check and a fill, and once the quarantine is full, the check and release of its oldest
+/// block. Without traces a small allocate + deallocate pair costs a few times the backing's (figures
+/// in docs/testing.md). Bookkeeping, on the global heap: 64 to 128 bytes per live or quarantined
+/// block, about 300 more with traces; plus the canary and the quarantined memory. Stack traces are
+/// symbolised only in reports.
 /// **Thread safety**: safe; one mutex around every operation, and the backing is only ever called
 /// under it, so a backing that is not thread-safe is fine.
 class PMRHEAP_API debug_resource final : public resource {
@@ -141,12 +306,13 @@ class PMRHEAP_API debug_resource final : public resource {
   /// Reports leaks, checks and frees the quarantine. Leaked blocks stay allocated in the backing.
   ~debug_resource() override;
 
-  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return backing_; }
-  [[nodiscard]] const debug_options& options() const noexcept { return options_; }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return state_.backing(); }
+  [[nodiscard]] const debug_options& options() const noexcept { return state_.options(); }
 
   /// Live blocks (would be leaks now). **Cost**: O(1).
   [[nodiscard]] std::size_t leak_count() const;
-  /// Reports every live block as a leak, with its allocation trace, and frees nothing.
+  /// Reports every live block as a leak, in allocation order, with its allocation trace, and frees
+  /// nothing.
   /// **Returns**: the number reported. Without on_error and with leaks, aborts after printing all.
   std::size_t report_leaks();
   /// Checks the canary of every live block and the fill of every quarantined block now, reporting
@@ -160,68 +326,13 @@ class PMRHEAP_API debug_resource final : public resource {
   [[nodiscard]] debug_statistics statistics() const;
 
  private:
-  struct block_info {
-    std::size_t bytes;
-    std::size_t alignment;
-    std::uint64_t serial;  // 1 for the first allocation
-    stack_trace allocated;
-  };
-  struct freed_info {
-    block_info block;
-    stack_trace freed;
-    bool held;  // memory still owned, in the quarantine; else only the record is kept
-  };
-  using address = const std::byte*;
-  using error_list = std::vector<debug_error>;
-
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override;
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
-  // What a report says about the call that found a problem.
-  enum class operation { deallocate, resize, remap, verify };
-  struct call {
-    operation op;
-    void* p;
-    std::size_t bytes;
-    std::size_t new_bytes;  // resize and remap only
-    std::size_t alignment;
-    const stack_trace* trace;
-  };
-
-  // Callers hold mutex_. The checks and reports are in src/debug_report.cpp.
-  void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace& trace);
-  void deallocate_block(const call& c, error_list& errors);
-  void* resize_block(const call& c, error_list& errors);
-  void report_unknown(const call& c, error_list& errors);
-  bool report_mismatch(const call& c, address p, const block_info& block, error_list& errors);
-  void check_canary(address p, const block_info& block, const call& c, error_list& errors);
-  void check_fill(address p, const freed_info& info, const char* when, error_list& errors);
-  void quarantine(address p, const block_info& block, const stack_trace& trace, error_list& errors);
-  void evict(error_list& errors);
-  void release_oldest(const char* when, error_list& errors);
-  void forget_records(address p, std::size_t bytes) noexcept;
-  void give_back(address p, const block_info& block) noexcept;
-  void add_leaks(error_list& errors);
-  void add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message);
-  void log(const std::string& line) const noexcept;
-  static void fill(address p, std::size_t bytes, unsigned char value) noexcept;
-  static const char* name(operation op) noexcept;
-  static const char* done(operation op) noexcept;
-  static std::string describe_call(const call& c);
-
-  // Without the lock: hands each error to on_error, or prints them all and aborts.
-  void dispatch(const error_list& errors) const;
-
-  std::pmr::memory_resource* backing_;
-  debug_options options_;
-  mutable std::mutex mutex_;
-  std::map<address, block_info> live_;
-  std::map<address, freed_info> freed_;  // quarantined blocks and retained records
-  std::deque<address> quarantine_;       // oldest first
-  debug_statistics stats_;
+  detail::debug_state state_;  // the lock and everything it guards
 };
 
 }  // namespace pmrheap
