@@ -38,7 +38,7 @@ class c_model final : public model {
 class page_model final : public model {
  public:
   [[nodiscard]] expect allocate(std::size_t, std::size_t) const override { return expect::success; }
-  [[nodiscard]] bool fresh_memory_is_zero() const override { return true; }
+  [[nodiscard]] std::size_t zero_from(const block&) const override { return 0; }
   [[nodiscard]] expect resize(const block& b, std::size_t new_bytes) const override {
     if (page_rounded(new_bytes) == page_rounded(b.bytes)) return expect::success;
     if (b.alignment > page()) return expect::failure;
