@@ -275,6 +275,15 @@ class buffer_first_model final : public model {
   void freed(const block& b) override {
     if (rules_.owns(b.p)) rules_.freed(b);
   }
+  // A fallback block that moved and stayed in the fallback was remapped there (realloc), or
+  // allocated there anew because the buffer had no room: the buffer saw neither. Any other move
+  // is allocate + copy + free, and allocated() checks where the new block went.
+  void reallocated(const block& before, const block& after) override {
+    if (after.p == before.p) return resized(before, after);
+    if (!rules_.owns(before.p) && !rules_.owns(after.p)) return;
+    allocated(after);
+    freed(before);
+  }
   [[nodiscard]] std::string check(pmrheap::resource&, const std::vector<block>& live) override {
     if (r_.used() != rules_.used())
       return "used() is " + std::to_string(r_.used()) + ", the model says " + std::to_string(rules_.used());
