@@ -117,6 +117,28 @@ TEST_CASE("stack_fallback_resource: reset() frees the inline buffer only") {
   CHECK(fallback.live() == 0);
 }
 
+// reallocate tries remap first, and a fallback block's remap is the fallback's (realloc): the block
+// stays in the fallback even when the inline buffer has room again. (tests/fuzz/regressions/
+// stack_fallback/fallback-block-remapped-by-reallocate: the fuzz model had expected it in the buffer.)
+TEST_CASE("stack_fallback_resource: reallocate keeps a fallback block in the fallback while the fallback remaps it") {
+  counting_resource fallback(pmrheap::c_resource::instance());
+  stack_fallback_resource<4096> r(&fallback);
+  void* full = r.allocate(4096, 1);
+  auto* spilled = static_cast<unsigned char*>(r.allocate(1, 1));
+  CHECK_FALSE(r.owns(spilled));
+  *spilled = 0x2a;
+  r.deallocate(full, 4096, 1);
+  CHECK(r.used() == 0);
+  auto* grown = static_cast<unsigned char*>(pmrheap::reallocate(r, spilled, 1, 2048, 1));
+  CHECK_FALSE(r.owns(grown));
+  CHECK(*grown == 0x2a);
+  CHECK(fallback.allocations == 1);  // remapped, not allocated anew
+  CHECK(fallback.resizes == 1);
+  CHECK(r.used() == 0);
+  r.deallocate(grown, 2048, 1);
+  CHECK(fallback.live() == 0);
+}
+
 // The whole point: a container on the stack that spills into the fallback and gives it all back.
 TEST_CASE("stack_fallback_resource: a pmr::vector<pmr::string> spills into the fallback and returns everything") {
   counting_resource fallback(pmrheap::c_resource::instance());

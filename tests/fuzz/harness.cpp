@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The fuzz harness (harness.hpp). Byte format, read front to back until the input runs out:
+//   setup  target::setup_bytes bytes for targets that build their resource from them
 //   op     1 byte: % 8 = 0 allocate, 1 try_allocate, 2 deallocate, 3 resize, 4 remap,
-//                  5 reallocate, 6 release (release_all, or deallocate everything), 7 verify all
+//                  5 reallocate, 6 release (release_all, or deallocate everything) or, where the
+//                  model has_reset(), reset; 7 verify all
 //   size   3 bytes: first % 23 = magnitude m, next two = mantissa; m == 22 means 0 bytes,
 //                  else 2^m + mantissa % 2^m, at most 2 MiB
 //   align  1 byte:  2^(byte % 22), 1 byte to 2 MiB
 //   slot   1 byte:  which live block (% the number of live blocks)
-// allocate: op size align; deallocate: op slot; resize/remap/reallocate: op slot size.
+//   mode   1 byte:  % 4 = 0 free_all, 1 retain_capacity, 2 retain_with_limit, 3 retain_with_limit
+//                  with SIZE_MAX - size as the limit
+// allocate: op size align; deallocate: op slot; resize/remap/reallocate: op slot size;
+// reset: op mode size (the size is the limit, passed with every mode).
 #include "harness.hpp"
 
 #include <cinttypes>
@@ -15,6 +20,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <utility>
 
 #include "pmrheap/detail/align.hpp"
 #include "pmrheap/testing.hpp"
@@ -23,6 +29,7 @@
 namespace pmrheap::fuzz {
 
 expect model::allocate(std::size_t, std::size_t) const { return expect::either; }
+std::size_t model::zero_from(const block&) const { return pmrheap::detail::size_max; }
 expect model::resize(const block&, std::size_t) const { return expect::either; }
 expect model::remap(const block&, std::size_t) const { return expect::either; }
 bool model::remap_may_move(const block&, std::size_t) const { return true; }
@@ -30,8 +37,21 @@ std::size_t model::zero_after_growth(const block&) const { return pmrheap::detai
 void model::allocated(const block&) {}
 void model::resized(const block&, const block&) {}
 void model::freed(const block&) {}
+void model::reallocated(const block& before, const block& after) {
+  if (after.p == before.p) {
+    resized(before, after);
+  } else {
+    allocated(after);
+    freed(before);
+  }
+}
 void model::released() {}
-std::string model::check(pmrheap::resource&, const std::vector<block>&) const { return {}; }
+void model::reset(pmrheap::resource&, pmrheap::reset_mode, std::size_t) {}
+std::string model::check(pmrheap::resource&, const std::vector<block>&) { return {}; }
+std::string model::take_complaint() { return std::exchange(complaint_, std::string()); }
+void model::complain(std::string what) {
+  if (complaint_.empty()) complaint_ = std::move(what);
+}
 
 totals& counters() {
   static totals t;
@@ -56,6 +76,9 @@ constexpr unsigned max_alignment_shift = 21;
 // Bounds on what one input may hold at once, so a run stays fast and small.
 constexpr std::size_t max_live = 64;
 constexpr std::size_t max_live_bytes = std::size_t{64} << 20;
+// And on the bytes it may take between two releases: an arena or a fixed buffer keeps what is
+// freed (all but the last block) until then, and every byte handed out is written.
+constexpr std::size_t max_taken_bytes = std::size_t{256} << 20;
 
 class reader {
  public:
@@ -105,8 +128,8 @@ const std::byte* zeros() {
 
 class session {
  public:
-  session(const target& t, const pmrheap::test::resource_entry& entry)
-      : target_(t), entry_(entry), resource_(entry.make()), model_(t.make_model()) {}
+  session(const target& t, subject s)
+      : target_(t), resource_(std::move(s.resource)), model_(std::move(s.shadow)), release_all_(s.release_all) {}
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
@@ -134,19 +157,25 @@ class session {
           reallocate(in);
           break;
         case 6:
-          op_ = "release";
-          release();
+          if (model_->has_reset()) {
+            reset(in);
+          } else {
+            op_ = "release";
+            release();
+          }
           break;
         default:
           verify_all();
           break;
       }
       spot_check();
+      if (std::string problem = model_->take_complaint(); !problem.empty()) fail(problem);
       if (std::string problem = model_->check(*resource_, live_); !problem.empty()) fail(problem);
     }
     op_ = "end of input";
     verify_all();
     release();
+    if (std::string problem = model_->take_complaint(); !problem.empty()) fail(problem);
     if (auto* v = dynamic_cast<pmrheap::testing::validating_resource*>(resource_.get())) {
       try {
         v->check();
@@ -215,7 +244,8 @@ class session {
     const std::size_t alignment = in.alignment();
     op_ = std::string(throwing ? "allocate(" : "try_allocate(") + std::to_string(bytes) + ", " +
           std::to_string(alignment) + ")";
-    if (live_.size() == max_live || live_bytes_ + bytes > max_live_bytes) return;
+    if (live_.size() == max_live || live_bytes_ + bytes > max_live_bytes || taken_bytes_ + bytes > max_taken_bytes)
+      return;
     void* p = nullptr;
     if (throwing) {
       try {
@@ -241,10 +271,11 @@ class session {
     expect_aligned(p, alignment);
     const block b{static_cast<std::byte*>(p), bytes, alignment, next_id_++};
     claim(b);
-    if (model_->fresh_memory_is_zero()) expect_zero(b, 0);
+    if (const std::size_t zero_from = model_->zero_from(b); zero_from < b.bytes) expect_zero(b, zero_from);
     fill(b, 0);
     live_.push_back(b);
     live_bytes_ += bytes;
+    taken_bytes_ += bytes;
     model_->allocated(b);
   }
 
@@ -274,6 +305,7 @@ class session {
     }
     fill(after, kept);
     live_bytes_ = live_bytes_ - before.bytes + after.bytes;
+    if (after.bytes > before.bytes) taken_bytes_ += after.p == before.p ? after.bytes - before.bytes : after.bytes;
     live_[index] = after;
   }
 
@@ -284,7 +316,8 @@ class session {
     index = in.byte() % live_.size();
     new_bytes = in.bytes();
     op_ = std::string(name) + " " + describe(live_[index]) + " to " + std::to_string(new_bytes);
-    return live_bytes_ - live_[index].bytes + new_bytes <= max_live_bytes;
+    return live_bytes_ - live_[index].bytes + new_bytes <= max_live_bytes &&
+           taken_bytes_ + new_bytes <= max_taken_bytes;
   }
 
   void resize(reader& in) {
@@ -302,7 +335,7 @@ class session {
     block after = before;
     after.bytes = new_bytes;
     changed(index, before, after, true);
-    model_->resized(before, after);
+    if (new_bytes != before.bytes) model_->resized(before, after);  // the same size is the contract's no-op
   }
 
   void remap(reader& in) {
@@ -320,7 +353,7 @@ class session {
     after.p = static_cast<std::byte*>(q);
     after.bytes = new_bytes;
     changed(index, before, after, same || !model_->remap_may_move(before, new_bytes));
-    model_->resized(before, after);
+    if (new_bytes != before.bytes) model_->resized(before, after);  // the same size is the contract's no-op
   }
 
   void reallocate(reader& in) {
@@ -347,18 +380,13 @@ class session {
     block after = before;
     after.p = static_cast<std::byte*>(q);
     after.bytes = new_bytes;
-    changed(index, before, after, false);
-    if (after.p == before.p) {
-      model_->resized(before, after);
-    } else {  // remap moved it, or allocate + copy + free
-      model_->allocated(after);
-      model_->freed(before);
-    }
+    changed(index, before, after, new_bytes == before.bytes);  // the same size: the same block
+    if (new_bytes != before.bytes) model_->reallocated(before, after);
   }
 
   void release() {
-    if (entry_.release_all != nullptr) {
-      entry_.release_all(*resource_);
+    if (release_all_ != nullptr) {
+      release_all_(*resource_);
       model_->released();
     } else {
       for (const block& b : live_) {
@@ -367,9 +395,29 @@ class session {
         model_->freed(b);
       }
     }
+    forget_all();
+  }
+
+  void forget_all() {
     live_.clear();
     spans_.clear();
     live_bytes_ = 0;
+    taken_bytes_ = 0;
+  }
+
+  void reset(reader& in) {
+    const std::uint8_t mode_byte = in.byte();
+    const std::size_t size = in.bytes();
+    static constexpr pmrheap::reset_mode modes[] = {pmrheap::reset_mode::free_all, pmrheap::reset_mode::retain_capacity,
+                                                    pmrheap::reset_mode::retain_with_limit,
+                                                    pmrheap::reset_mode::retain_with_limit};
+    const pmrheap::reset_mode mode = modes[mode_byte % 4];
+    const std::size_t limit = mode_byte % 4 == 3 ? pmrheap::detail::size_max - size : size;
+    static constexpr const char* names[] = {"free_all", "retain_capacity", "retain_with_limit"};
+    op_ = std::string("reset(") + names[static_cast<int>(mode)] + ", " + std::to_string(limit) + ")";
+    verify_all();
+    forget_all();
+    model_->reset(*resource_, mode, limit);
   }
 
   void verify_all() const {
@@ -385,12 +433,13 @@ class session {
   }
 
   const target& target_;
-  const pmrheap::test::resource_entry& entry_;
   std::shared_ptr<pmrheap::resource> resource_;
   std::unique_ptr<model> model_;
+  void (*release_all_)(pmrheap::resource&);
   std::vector<block> live_;
   std::map<std::uintptr_t, std::uintptr_t> spans_;  // start -> end of every live block
   std::size_t live_bytes_ = 0;
+  std::size_t taken_bytes_ = 0;  // since the last release or reset
   std::uint32_t next_id_ = 1;
   std::uint64_t step_ = 0;
   std::string op_;
@@ -399,17 +448,29 @@ class session {
 }  // namespace
 
 void run(const target& t, const std::uint8_t* data, std::size_t size) {
-  const pmrheap::test::resource_entry* entry = nullptr;
-  for (const auto& e : pmrheap::test::all_resources())
-    if (e.name == t.resource) entry = &e;
-  if (entry == nullptr) {
-    std::fprintf(stderr, "pmrheap fuzz: target %.*s names no resource of tests/support/resources.hpp\n",
-                 static_cast<int>(t.name.size()), t.name.data());
-    std::abort();
+  subject made;
+  if (t.make != nullptr) {
+    // Setup bytes the input does not have are 0.
+    std::vector<std::uint8_t> setup(t.setup_bytes, 0);
+    const std::size_t given = size < t.setup_bytes ? size : t.setup_bytes;
+    if (given != 0) std::memcpy(setup.data(), data, given);
+    made = t.make(setup.data());
+    data += given;
+    size -= given;
+  } else {
+    const pmrheap::test::resource_entry* entry = nullptr;
+    for (const auto& e : pmrheap::test::all_resources())
+      if (e.name == t.resource) entry = &e;
+    if (entry == nullptr) {
+      std::fprintf(stderr, "pmrheap fuzz: target %.*s names no resource of tests/support/resources.hpp\n",
+                   static_cast<int>(t.name.size()), t.name.data());
+      std::abort();
+    }
+    made = subject{entry->make(), t.make_model(), entry->release_all};
   }
   ++counters().inputs;
   reader in(data, size);
-  session s(t, *entry);
+  session s(t, std::move(made));
   s.run(in);
 }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
 
 namespace pmrheap::fuzz {
@@ -35,14 +36,16 @@ enum class expect {
 /// The shadow model of one resource: what it promises beyond the shared contract, which the
 /// harness checks anyway (alignment, no overlap, contents kept, refusals leave blocks untouched).
 /// Hooks see every successful operation, so a stateful model (an arena's last block, a fixed
-/// buffer's used bytes) can follow the resource. The defaults promise nothing.
+/// buffer's used bytes) can follow the resource; a hook that sees a broken promise says so with
+/// complain(). The defaults promise nothing.
 class model {
  public:
   virtual ~model() = default;
   /// allocate / try_allocate of `bytes` > 0 (at most 2 MiB, alignment at most 2 MiB).
   [[nodiscard]] virtual expect allocate(std::size_t bytes, std::size_t alignment) const;
-  /// Fresh blocks read as zero (page mappings).
-  [[nodiscard]] virtual bool fresh_memory_is_zero() const { return false; }
+  /// The offset from which a newly allocated block `b` must read as zero (0: all of it, as fresh
+  /// page mappings; SIZE_MAX: no promise). Asked before allocated(b).
+  [[nodiscard]] virtual std::size_t zero_from(const block& b) const;
   /// resize of `b` to `new_bytes` (> 0, != b.bytes).
   [[nodiscard]] virtual expect resize(const block& b, std::size_t new_bytes) const;
   /// remap of `b` to `new_bytes` (> 0, != b.bytes).
@@ -53,20 +56,53 @@ class model {
   /// (SIZE_MAX: no promise).
   [[nodiscard]] virtual std::size_t zero_after_growth(const block& before) const;
   virtual void allocated(const block& b);
+  /// A successful resize or remap (`after` may be elsewhere after a remap).
   virtual void resized(const block& before, const block& after);
   virtual void freed(const block& b);
+  /// pmrheap::reallocate of `before` succeeded with `after` (same id). By default: resized() when
+  /// the block stayed, else allocated(after) then freed(before), as allocate + copy + free does;
+  /// a remap that moved the block looks the same, so a model that must tell them apart overrides it.
+  virtual void reallocated(const block& before, const block& after);
   /// release_all() forgot every block.
   virtual void released();
+  /// True when the resource has reset(reset_mode, limit): op 6 then resets (the harness forgets
+  /// every block and calls reset() below) instead of releasing.
+  [[nodiscard]] virtual bool has_reset() const { return false; }
+  /// Resets `r` with `mode` and `limit` and checks what it promises about it.
+  virtual void reset(pmrheap::resource& r, pmrheap::reset_mode mode, std::size_t limit);
   /// Checked after every operation with the live blocks (owns(), statistics). Returns "" or what
   /// is wrong.
-  [[nodiscard]] virtual std::string check(pmrheap::resource& r, const std::vector<block>& live) const;
+  [[nodiscard]] virtual std::string check(pmrheap::resource& r, const std::vector<block>& live);
+  /// What a hook complained about since the last call ("" if nothing), and forgets it.
+  [[nodiscard]] std::string take_complaint();
+
+ protected:
+  /// Records a broken promise (the first one counts); the harness fails after the operation.
+  void complain(std::string what);
+
+ private:
+  std::string complaint_;
 };
 
-/// One fuzz target: a configuration of tests/support/resources.hpp and its model.
+/// A resource and its model, made together so that the model can see what the resource stands
+/// on (the buffer, the arena below a lock).
+struct subject {
+  std::shared_ptr<pmrheap::resource> resource;
+  std::unique_ptr<model> shadow;
+  /// Frees every block at once (op 6 without reset, and the end of each input); nullptr: the
+  /// harness deallocates every block instead.
+  void (*release_all)(pmrheap::resource&) = nullptr;
+};
+
+/// One fuzz target: a resource configuration and its model, either a configuration of
+/// tests/support/resources.hpp (`resource`, `make_model`) or made by `make` from the first
+/// `setup_bytes` bytes of each input (a buffer size, fail indices), which are then not operations.
 struct target {
   std::string_view name;      ///< directory names under tests/fuzz/corpus/ and regressions/
-  std::string_view resource;  ///< the resource_entry::name it drives
-  std::unique_ptr<model> (*make_model)();
+  std::string_view resource;  ///< the resource_entry::name it drives, or what `make` builds
+  std::unique_ptr<model> (*make_model)() = nullptr;
+  subject (*make)(const std::uint8_t* setup) = nullptr;
+  std::size_t setup_bytes = 0;
 };
 
 /// Every fuzz target (tests/fuzz/targets.cpp). A new one is one entry there.

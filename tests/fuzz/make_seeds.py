@@ -2,6 +2,9 @@
 # Writes the seed corpora tests/fuzz/corpus/<target>/seed-* in the byte format of harness.cpp:
 # a handful of short, readable operation sequences per target. libFuzzer grows its own corpus
 # from these in a scratch directory (./scripts/fuzz); only the seeds are committed.
+# Targets that build their resource from setup bytes (SETUPS, as target::setup_bytes in
+# targets.cpp) get each seed behind one of their setups in turn; targets whose model resets
+# (RESETS) get reset seeds too.
 #   python3 tests/fuzz/make_seeds.py [target...]    (default: every directory under corpus/)
 import os
 import random
@@ -45,6 +48,13 @@ def realloc(slot, n):
 RELEASE = [6]
 VERIFY = [7]
 
+
+def reset(mode, limit=0):
+    """Op 6 where the model has_reset(): mode 0 free_all, 1 retain_capacity, 2 retain_with_limit,
+    3 retain_with_limit(SIZE_MAX - limit)."""
+    return [6, mode] + size(limit)
+
+
 SEEDS = {
     "basic": alloc(100) + alloc(5000, 4096) + resize(0, 50) + remap(1, 20000) + realloc(0, 300) + VERIFY
     + free(0) + free(0),
@@ -81,16 +91,44 @@ SEEDS["mixed_1"] = mixed(1)
 SEEDS["mixed_2"] = mixed(2)
 
 
+# Setup bytes per target (targets.cpp says what they mean).
+FIXED = [[20, 0], [12, 5], [200, 3], [16, 63], [255, 0]]  # 1 MiB, 4 KiB skewed, odd, 64 KiB, null
+SETUPS = {
+    "arena_c_resource": [[0], [41], [2]],
+    "arena_page_resource": [[0], [27], [4]],
+    "synchronized_arena": [[0], [41]],
+    "fixed_buffer": FIXED,
+    "concurrent_fixed_buffer": FIXED,
+    "buffer_first": FIXED,
+    "stack_fallback": [[]],
+    "virtual_arena": [[0, 0], [21, 0], [13, 0], [0, 1], [23, 1]],  # 64 GiB; 2 MiB, 8 KiB odd; huge pages
+    "debug_resource": [[0], [41], [33]],  # no limit; 1 MiB, 64 KiB limits
+    "failing_resource": [[255, 255], [0, 255], [12, 255], [255, 8], [20, 4]],
+}
+RESETS = {"arena_c_resource", "arena_page_resource", "synchronized_arena", "virtual_arena"}
+
+RESET_SEEDS = {
+    "resets": alloc(3000) + alloc(100, 64) + reset(1) + alloc(5000) + realloc(0, 9000) + reset(2, 4096)
+    + alloc(70000, 4096) + reset(2, 1) + alloc(16, 16) + reset(3, 0) + alloc(1, 1) + reset(0, 12345) + alloc(200),
+    "reset_reuse": alloc(1000) + alloc(2000) + free(1) + alloc(1500) + resize(1, 1900) + reset(1) + alloc(1000)
+    + alloc(2000) + VERIFY + reset(2, 3000) + alloc(2500) + resize(0, 100000) + reset(2, 4095) + alloc(4096, 4096),
+}
+
+
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     targets = sys.argv[1:] or sorted(os.listdir(root))
     for target in targets:
         directory = os.path.join(root, target)
         os.makedirs(directory, exist_ok=True)
-        for name, ops in SEEDS.items():
+        setups = SETUPS.get(target, [[]])
+        seeds = dict(SEEDS)
+        if target in RESETS:
+            seeds.update(RESET_SEEDS)
+        for i, (name, ops) in enumerate(sorted(seeds.items())):
             with open(os.path.join(directory, "seed-" + name), "wb") as f:
-                f.write(bytes(ops))
-        print(f"{target}: {len(SEEDS)} seeds")
+                f.write(bytes(setups[i % len(setups)] + ops))
+        print(f"{target}: {len(seeds)} seeds")
 
 
 if __name__ == "__main__":
