@@ -192,7 +192,8 @@ TEST_CASE("debug_resource: leaks are reported in allocation order") {
   REQUIRE(rec.errors.size() == 10);
   for (std::size_t k = 0; k < 10; ++k) {
     CHECK(rec.errors[k].address == blocks[2 * k + 1]);
-    CHECK(contains(rec.errors[k].message, fmt::format("(alignment 16, allocation #{}) was never", 2 * k + 2)));
+    CHECK(contains(rec.errors[k].message,
+                   fmt::format("(alignment {}, allocation #{}) was never", pmrheap::default_alignment, 2 * k + 2)));
   }
   for (std::size_t i = 1; i < blocks.size(); i += 2) d.deallocate(blocks[i], 8 * (i + 1));
 }
@@ -608,8 +609,9 @@ TEST_CASE("debug_resource: blocks freed in random order are all found") {
   }));
   std::mt19937_64 random(pmrheap::test::seed("debug_resource random frees"));
   std::vector<std::pair<void*, std::size_t>> live;
+  const auto below = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
   const auto free_one = [&] {
-    std::swap(live[random() % live.size()], live.back());
+    std::swap(live[below(live.size())], live.back());
     const auto [p, bytes] = live.back();
     live.pop_back();
     d.deallocate(p, bytes, 8);
@@ -617,10 +619,10 @@ TEST_CASE("debug_resource: blocks freed in random order are all found") {
   // 1200 to 1700 live blocks and 300 quarantined: the table (4096 slots once it holds 1024
   // records) stays 37-50% full, where runs that wrap are common enough.
   for (int i = 0; i < 200000; ++i) {
-    if (live.size() > 1200 && (live.size() > 1700 || random() % 2 == 0)) {
+    if (live.size() > 1200 && (live.size() > 1700 || below(2) == 0)) {
       free_one();
     } else {
-      const std::size_t bytes = 1 + random() % 200;
+      const std::size_t bytes = 1 + below(200);
       live.emplace_back(d.allocate(bytes, 8), bytes);
     }
   }
