@@ -138,10 +138,18 @@ TEST_CASE("buffer_first_resource: resize and remap route by ownership; blocks ne
 
   CHECK(r.resize(out, 128, 8, 16));  // the C heap shrinks in place
   CHECK(fallback.resizes == 1);
-  void* moved = r.remap(out, 8, std::size_t{1} << 20, 16);  // realloc, in the fallback
+  // realloc, in the fallback; c_resource reallocs blocks of up to alignof(std::max_align_t) only
+  // (8 with clang on i386), so this test's 16 may be refused there.
+  void* moved = r.remap(out, 8, std::size_t{1} << 20, 16);
+  if (pmrheap::default_alignment < 16) {
+    CHECK(moved == nullptr);
+    CHECK(fallback.resizes == 1);
+    moved = pmrheap::reallocate(r, out, 8, std::size_t{1} << 20, 16);
+  } else {
+    CHECK(fallback.resizes == 2);
+  }
   REQUIRE(moved != nullptr);
   CHECK_FALSE(r.owns(moved));
-  CHECK(fallback.resizes == 2);
   CHECK(r.used() == 0);
   r.deallocate(moved, std::size_t{1} << 20, 16);
   CHECK(fallback.live() == 0);

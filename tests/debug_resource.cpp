@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "pmrheap/c_resource.hpp"
@@ -155,7 +156,7 @@ TEST_CASE("debug_resource: leak on demand: reported with the allocation trace, n
                                     p),
                         0) == 0);
   // std::size_t demangles as "unsigned long" or "unsigned int" by target.
-  const std::string size = sizeof(std::size_t) == sizeof(unsigned long) ? "unsigned long" : "unsigned int";
+  const std::string size = std::is_same_v<std::size_t, unsigned long> ? "unsigned long" : "unsigned int";
   if (symbolised()) CHECK(contains(e.message, "pmrheap_debug_allocate(std::pmr::memory_resource&, " + size + ") at "));
   // The report freed nothing: the block is still live and can be freed normally.
   CHECK(d.leak_count() == 1);

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using pmrheap::stack_trace;
@@ -84,7 +85,7 @@ TEST_CASE("stack_trace: printing names the capturing function, and file:line wit
   if (symbolizer == "libbacktrace") {
     CHECK(contains(text, "#0 "));
     // The parameters are std::size_t, demangled as "unsigned long" or "unsigned int" by target.
-    const std::string size = sizeof(std::size_t) == sizeof(unsigned long) ? "unsigned long" : "unsigned int";
+    const std::string size = std::is_same_v<std::size_t, unsigned long> ? "unsigned long" : "unsigned int";
     CHECK(contains(text, "in pmrheap_trace_leaf(" + size + ", " + size + ") at "));
     CHECK(contains(text, "in pmrheap_trace_middle(" + size + ", " + size + ") at "));
     CHECK(contains(text, "tests/stack_trace.cpp:" + std::to_string(leaf_capture_line)));

@@ -257,7 +257,7 @@ TEST_CASE("virtual_arena_resource: huge page advice aligns the range and commits
     CHECK(arena.commit_step() == virtual_arena_resource().commit_step());
   }
 #if defined(__linux__)
-  CHECK(pmrheap::test::has_vm_flag(p, "hg") == (huge != 0));
+  CHECK(pmrheap::test::has_vm_flag(p, "hg") == pmrheap::test::huge_advice_visible(huge));
   virtual_arena_resource plain(std::size_t{1} << 30);
   CHECK_FALSE(pmrheap::test::has_vm_flag(plain.allocate(1, 1), "hg"));
 #endif
@@ -281,6 +281,7 @@ TEST_CASE("virtual_arena_resource: over-aligned requests and std::pmr containers
 TEST_CASE("virtual_arena_resource: the default reservation shrinks under an address-space limit") {
   if (sizeof(void*) < 8) return;  // 1 GiB by default on 32-bit; the limit below would not bind
   if (PMRHEAP_HAS_ASAN) return;   // ASan's shadow alone is terabytes of address space: any limit binds
+  constexpr int not_applied = 3;
   const pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -288,6 +289,9 @@ TEST_CASE("virtual_arena_resource: the default reservation shrinks under an addr
     getrlimit(RLIMIT_AS, &limit);
     limit.rlim_cur = std::size_t{16} << 30;  // 16 GiB: the 64 GiB default cannot be had
     if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(2);
+    rlimit applied{};
+    getrlimit(RLIMIT_AS, &applied);
+    if (applied.rlim_cur != limit.rlim_cur) _exit(not_applied);  // qemu-user accepts the call, ignores it
     bool explicit_refused = false;
     try {
       virtual_arena_resource exact(std::size_t{64} << 30);
@@ -302,7 +306,11 @@ TEST_CASE("virtual_arena_resource: the default reservation shrinks under an addr
   }
   int status = 0;
   waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status));
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == not_applied) {
+    MESSAGE("RLIMIT_AS is not applied on this platform (qemu-user ignores it): not checked");
+    return;
+  }
   CHECK(WEXITSTATUS(status) == 0);
 }
 #endif
