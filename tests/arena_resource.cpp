@@ -225,7 +225,7 @@ TEST_CASE("arena_resource: an oversized node becomes the bump node when that was
   SUBCASE("after a full node") {
     arena_resource arena(&upstream);
     static_cast<void>(arena.allocate(first - overhead, 1));  // fills the first node exactly
-    bytes_ptr big = take(arena, 100001, 1);  // a node of 100001 + overhead, rounded: 7 or 15 bytes left
+    bytes_ptr big = take(arena, 100001, 1);                  // a node of 100001 + overhead, rounded: 7 or 15 bytes left
     CHECK(take(arena, 4, 1) == big + 100001);
     CHECK(upstream.allocations == 2);
   }

@@ -5,13 +5,12 @@
 #define PMRHEAP_TESTS_SUPPORT_VM_FLAGS_HPP
 
 #if defined(__linux__)
-#  include <sys/mman.h>
-
 #  include <cstddef>
 #  include <cstdint>
 #  include <fstream>
 #  include <sstream>
 #  include <string>
+#  include <sys/mman.h>
 
 namespace pmrheap::test {
 
