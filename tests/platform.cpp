@@ -16,6 +16,8 @@
 #  include <unistd.h>
 #endif
 #if defined(__linux__)
+#  include <sys/mman.h>
+
 #  include <fstream>
 #  include <string>
 #endif
@@ -180,6 +182,62 @@ TEST_CASE("platform::unmap: null and zero do nothing") {
   platform::unmap(&local, 0);
   CHECK(local == 0);
 }
+
+#if defined(__linux__) && PMRHEAP_HAS_ASAN
+namespace {
+// How many of the ASan shadow pages that describe only [p, p + bytes) are resident (mincore).
+std::size_t resident_shadow_pages(const void* p, std::size_t bytes) {
+  std::size_t scale = 0;
+  std::size_t offset = 0;
+  __asan_get_shadow_mapping(&scale, &offset);
+  const std::size_t page = platform::page_size();
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t first = detail::align_up((begin >> scale) + offset, page);
+  const std::uintptr_t last = detail::align_down(((begin + bytes) >> scale) + offset, page);
+  if (first >= last) return 0;
+  std::vector<unsigned char> in_core((last - first) / page);
+  REQUIRE(::mincore(reinterpret_cast<void*>(first), last - first, in_core.data()) == 0);
+  std::size_t n = 0;
+  for (const unsigned char c : in_core) n += c & 1U;
+  return n;
+}
+}  // namespace
+
+// Mappings land on fresh addresses (the downward hint), so shadow pages left behind at unmap
+// would add up without bound in a long ASan run of anything that poisons page memory (an arena).
+TEST_CASE("platform::unmap and release: an ASan build drops the shadow of what it unmaps") {
+  const std::size_t bytes = std::size_t{16} << 20;  // 2 MiB of shadow
+  SUBCASE("unmap") {
+    void* p = platform::map(bytes, platform::page_size());
+    REQUIRE(p != nullptr);
+    detail::poison(p, bytes);
+    detail::unpoison(p, bytes);
+    CHECK(resident_shadow_pages(p, bytes) > 0);  // written, and ASan keeps it
+    platform::unmap(p, bytes);
+    CHECK(resident_shadow_pages(p, bytes) == 0);
+  }
+  SUBCASE("release") {
+    void* p = platform::reserve(bytes);
+    REQUIRE(p != nullptr);
+    REQUIRE(platform::commit(p, bytes));
+    detail::poison(p, bytes);
+    detail::unpoison(p, bytes);
+    CHECK(resident_shadow_pages(p, bytes) > 0);
+    REQUIRE(platform::release(p, bytes));
+    CHECK(resident_shadow_pages(p, bytes) == 0);
+  }
+  SUBCASE("the tail a shrinking remap gives back") {
+    auto* p = static_cast<std::byte*>(platform::map(2 * bytes, platform::page_size()));
+    REQUIRE(p != nullptr);
+    detail::poison(p, 2 * bytes);
+    detail::unpoison(p, 2 * bytes);
+    REQUIRE(platform::remap(p, 2 * bytes, bytes, platform::page_size(), false) == p);
+    CHECK(resident_shadow_pages(p + bytes, bytes) == 0);
+    CHECK(resident_shadow_pages(p, bytes) > 0);  // the head is still mapped: its shadow stays
+    platform::unmap(p, bytes);
+  }
+}
+#endif
 
 TEST_CASE("platform::reserve: page-aligned address space that commit makes usable and zeroed") {
   const std::size_t page = platform::page_size();
