@@ -59,7 +59,9 @@ TARGETS = [
     ("(6) stack_fallback_resource <= 1.0x the std monotonic-on-stack idiom (10 short strings)", "fallback/stack_fallback/10/9", "fallback/std_monotonic_stack/10/9", "<=", 1.0),
     ("(6) the same, 10 strings of 28 chars", "fallback/stack_fallback/10/28", "fallback/std_monotonic_stack/10/28", "<=", 1.0),
     ("(6) the same, 100 strings of 28 chars (spills)", "fallback/stack_fallback/100/28", "fallback/std_monotonic_stack/100/28", "<=", 1.0),
+    ("(6) the same, spilling into an arena_resource instead of new_delete (ours)", "fallback/stack_fallback_arena/100/28", "fallback/std_monotonic_stack/100/28", "<=", 1.0),
     ("(7) debug_resource, traces off <= 3x c_resource", "debug/debug_resource_notrace", "debug/c_resource", "<=", 3.0),
+    ("(7) the same with quarantine and fills off too (the table and canaries only)", "debug/debug_resource_minimal", "debug/c_resource", "<=", 3.0),
 ]
 COUNTER_TARGETS = [
     ("(2) Boost vector on virtual_arena_resource never moves (1 buffer)", "vector/boost_virtual_arena", "buffers", "<=", 1.0),

@@ -22,12 +22,6 @@ void* buffer_first_resource::try_allocate_fallback(std::size_t bytes, std::size_
   return pmrheap::try_allocate(*fallback_, bytes, alignment);
 }
 
-void buffer_first_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0) return;  // The empty block came from neither.
-  if (buffer_.owns(p)) return buffer_.deallocate(p, bytes, alignment);
-  fallback_->deallocate(p, bytes, alignment);
-}
-
 bool buffer_first_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                       std::size_t alignment) noexcept {
   if (buffer_.owns(p)) return buffer_.resize(p, old_bytes, new_bytes, alignment);

@@ -26,15 +26,6 @@ void fixed_buffer_resource::reset() noexcept {
   buffer_.poison(0, buffer_.capacity());
 }
 
-void fixed_buffer_resource::do_deallocate(void* p, std::size_t bytes, std::size_t) {
-  std::size_t offset = 0;
-  if (bytes == 0 || !buffer_.holds(p, bytes, offset)) return;  // the empty block, or not ours
-  // Poisoned even when it is not the last block: the bytes are never handed out again before
-  // reset(), so any later use is a bug.
-  buffer_.poison(offset, offset + bytes);
-  if (offset + bytes == end_) end_ = offset;
-}
-
 bool fixed_buffer_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t) noexcept {
   std::size_t offset = 0;
   if (!buffer_.holds(p, old_bytes, offset)) return false;

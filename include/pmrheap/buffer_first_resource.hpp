@@ -61,7 +61,12 @@ class PMRHEAP_API buffer_first_resource final : public resource {
       return p;
     return try_allocate_fallback(bytes, alignment);
   }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    if (bytes == 0) return;  // The empty block came from neither.
+    if (buffer_.owns(p)) [[likely]]
+      return buffer_.deallocate(p, bytes, alignment);
+    fallback_->deallocate(p, bytes, alignment);
+  }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 

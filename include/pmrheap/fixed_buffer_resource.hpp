@@ -153,7 +153,15 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
     return detail::allocate_declined(bytes, alignment);
   }
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override { return bump(bytes, alignment); }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  // Inline like the bump: a container's growth frees its old buffer as often as it allocates.
+  void do_deallocate(void* p, std::size_t bytes, std::size_t) override {
+    std::size_t offset = 0;
+    if (bytes == 0 || !buffer_.holds(p, bytes, offset)) return;  // the empty block, or not ours
+    // Poisoned even when it is not the last block: the bytes are never handed out again before
+    // reset(), so any later use is a bug.
+    buffer_.poison(offset, offset + bytes);
+    if (offset + bytes == end_) end_ = offset;
+  }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
   // The fast path: `bytes` > 0, `alignment` a power of two.
