@@ -39,6 +39,15 @@ void debug_minimal(benchmark::State& state) {
   pairs(state, &debug);
 }
 
+// Traces off and no lock (debug_options::thread_safe): one thread's checking at its cheapest
+// with the quarantine and fills still on.
+void debug_single_thread(benchmark::State& state) {
+  pmrheap::debug_options options = with_frames(0);
+  options.thread_safe = false;
+  pmrheap::debug_resource debug(pmrheap::c_resource::instance(), options);
+  pairs(state, &debug);
+}
+
 void debug_6frames(benchmark::State& state) {
   pmrheap::debug_resource debug(pmrheap::c_resource::instance(), with_frames(6));
   pairs(state, &debug);
@@ -57,6 +66,7 @@ void debug_c_threads(benchmark::State& state) { pairs(state, pmrheap::c_resource
 BENCHMARK(debug_c_resource)->Name("debug/c_resource");
 BENCHMARK(debug_notrace)->Name("debug/debug_resource_notrace");
 BENCHMARK(debug_minimal)->Name("debug/debug_resource_minimal");
+BENCHMARK(debug_single_thread)->Name("debug/debug_resource_single_thread");
 BENCHMARK(debug_6frames)->Name("debug/debug_resource_6frames");
 BENCHMARK(debug_synchronized)->Name("debug/synchronized_resource")->Threads(1)->Threads(2);
 BENCHMARK(debug_std_synchronized_pool)->Name("debug/std_synchronized_pool")->Threads(1)->Threads(2);

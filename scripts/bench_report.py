@@ -62,6 +62,7 @@ TARGETS = [
     ("(6) the same, spilling into an arena_resource instead of new_delete (ours)", "fallback/stack_fallback_arena/100/28", "fallback/std_monotonic_stack/100/28", "<=", 1.0),
     ("(7) debug_resource, traces off <= 3x c_resource", "debug/debug_resource_notrace", "debug/c_resource", "<=", 3.0),
     ("(7) the same with quarantine and fills off too (the table and canaries only)", "debug/debug_resource_minimal", "debug/c_resource", "<=", 3.0),
+    ("(7) the same with thread_safe off instead (no mutex; quarantine and fills on)", "debug/debug_resource_single_thread", "debug/c_resource", "<=", 3.0),
 ]
 COUNTER_TARGETS = [
     ("(2) Boost vector on virtual_arena_resource never moves (1 buffer)", "vector/boost_virtual_arena", "buffers", "<=", 1.0),

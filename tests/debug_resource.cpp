@@ -786,6 +786,30 @@ TEST_CASE("debug_resource: the handler runs without the lock and may call the re
   CHECK(live_seen == 0);
 }
 
+// Without the lock every check still runs: the options only drop the mutex.
+TEST_CASE("debug_resource: thread_safe off finds the same problems on one thread") {
+  recorder rec;
+  {
+    debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) { o.thread_safe = false; }));
+    CHECK_FALSE(d.options().thread_safe);
+    auto* overrun = bytes_of(d.allocate(24, 8));
+    overrun[24] = 0;
+    d.deallocate(overrun, 24, 8);
+    auto* twice = bytes_of(d.allocate(16));
+    d.deallocate(twice, 16);
+    d.deallocate(twice, 16);
+    auto* freed = bytes_of(d.allocate(8, 8));
+    d.deallocate(freed, 8, 8);
+    freed[0] = 1;  // a write after free, found when the quarantine is released
+    static_cast<void>(d.allocate(40));  // leaked
+    d.release_quarantine();
+  }
+  CHECK(rec.count(debug_error_kind::overrun) == 1);
+  CHECK(rec.count(debug_error_kind::double_free) == 1);
+  CHECK(rec.count(debug_error_kind::use_after_free) == 1);
+  CHECK(rec.count(debug_error_kind::leak) == 1);
+}
+
 TEST_CASE("debug_resource: safe from several threads") {
   recorder rec;
   debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) { o.quarantine_blocks = 64; }));

@@ -70,6 +70,10 @@ struct debug_options {
   bool retain_metadata = false;
   /// One line per allocate, deallocate, resize and remap, written to `log`.
   bool verbose_log = false;
+  /// A mutex around every operation. Off (Zig's `thread_safe = false`), the resource serves one
+  /// thread at a time and each allocate + deallocate pair skips a lock and an unlock (about a third
+  /// of the cost with traces off: docs/testing.md#debug_resource).
+  bool thread_safe = true;
   /// Called for every problem found. Without it, the report goes to stderr and the process aborts.
   /// It runs after the resource has made itself consistent and without its lock held (it may call
   /// the resource); it should record and return: a throw from deallocate propagates to the caller,
@@ -290,8 +294,9 @@ class debug_state {
 /// in docs/testing.md). Bookkeeping, on the global heap: 64 to 128 bytes per live or quarantined
 /// block, about 300 more with traces; plus the canary and the quarantined memory. Stack traces are
 /// symbolised only in reports.
-/// **Thread safety**: safe; one mutex around every operation, and the backing is only ever called
-/// under it, so a backing that is not thread-safe is fine.
+/// **Thread safety**: safe by default; one mutex around every operation, and the backing is only
+/// ever called under it, so a backing that is not thread-safe is fine. With
+/// debug_options::thread_safe off: none.
 class PMRHEAP_API debug_resource final : public resource {
  public:
   static constexpr unsigned char allocated_fill = 0xAA;  ///< New blocks, and the grown part of a resized one.
