@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Workload 5: c_resource allocate + deallocate pairs against malloc/free and posix_memalign, at
-// alignment 16, 64 and 4096. c_resource is called through std::pmr::memory_resource*, as users do.
+// alignment 16, 64 and 4096. c_resource is called through std::pmr::memory_resource*, as users do;
+// so is std::pmr::new_delete_resource(), the peer that pays the same two virtual calls.
 #include <cstdlib>
 
 #include "common.hpp"
@@ -12,6 +13,18 @@ void c_resource_pair(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const auto alignment = static_cast<std::size_t>(state.range(1));
   std::pmr::memory_resource* mr = pmrheap::c_resource::instance();
+  benchmark::DoNotOptimize(mr);
+  for (auto _ : state) {
+    void* p = mr->allocate(bytes, alignment);
+    benchmark::DoNotOptimize(p);
+    mr->deallocate(p, bytes, alignment);
+  }
+}
+
+void new_delete_pair(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  const auto alignment = static_cast<std::size_t>(state.range(1));
+  std::pmr::memory_resource* mr = std::pmr::new_delete_resource();
   benchmark::DoNotOptimize(mr);
   for (auto _ : state) {
     void* p = mr->allocate(bytes, alignment);
@@ -43,6 +56,7 @@ void posix_memalign_pair(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(c_resource_pair)->Name("c/c_resource")->Args({64, 16})->Args({64, 64})->Args({64, 4096})->Args({4096, 4096});
+BENCHMARK(new_delete_pair)->Name("c/new_delete")->Args({64, 16})->Args({64, 64})->Args({64, 4096});
 BENCHMARK(malloc_pair)->Name("c/malloc")->Args({64, 16})->Args({4096, 4096});
 BENCHMARK(posix_memalign_pair)->Name("c/posix_memalign")->Args({64, 64})->Args({64, 4096})->Args({4096, 4096});
 BENCHMARK_MAIN();
