@@ -27,6 +27,20 @@ void pages_mmap(benchmark::State& state) {
   }
 }
 
+// page_resource's placement without page_resource: each mapping hinted just below the previous
+// one (src/platform/posix.cpp), so the cost of that policy shows apart from pmrheap's code.
+void pages_mmap_hinted(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  std::uintptr_t last = 0;
+  for (auto _ : state) {
+    void* hint = last > bytes ? reinterpret_cast<void*>(pmrheap::detail::align_down(last - bytes, 4096)) : nullptr;
+    void* p = ::mmap(hint, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    benchmark::DoNotOptimize(p);
+    last = reinterpret_cast<std::uintptr_t>(p);
+    ::munmap(p, bytes);
+  }
+}
+
 constexpr std::size_t mib2 = std::size_t{2} << 20;
 
 void aligned_page_resource(benchmark::State& state) {
@@ -57,6 +71,7 @@ void aligned_hand_trim(benchmark::State& state) {
 
 BENCHMARK(pages_page_resource)->Name("pages/page_resource")->Arg(4 << 10)->Arg(64 << 10)->Arg(1 << 20)->Arg(16 << 20);
 BENCHMARK(pages_mmap)->Name("pages/mmap")->Arg(4 << 10)->Arg(64 << 10)->Arg(1 << 20)->Arg(16 << 20);
+BENCHMARK(pages_mmap_hinted)->Name("pages/mmap_hinted")->Arg(4 << 10)->Arg(64 << 10)->Arg(1 << 20)->Arg(16 << 20);
 BENCHMARK(aligned_page_resource)->Name("aligned/page_resource");
 BENCHMARK(aligned_hand_trim)->Name("aligned/hand_trim");
 BENCHMARK_MAIN();
