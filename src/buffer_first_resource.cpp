@@ -4,11 +4,6 @@
 
 namespace pmrheap {
 
-buffer_first_resource::buffer_first_resource(std::span<std::byte> buffer, std::pmr::memory_resource* fallback) noexcept
-    : buffer_(buffer), fallback_(fallback != nullptr ? fallback : std::pmr::null_memory_resource()) {}
-
-buffer_first_resource::~buffer_first_resource() = default;
-
 void* buffer_first_resource::allocate_fallback(std::size_t bytes, std::size_t alignment) {
   // Screened here because a std fallback gives undefined behaviour for a bad alignment, and
   // libstdc++ 12's new_delete_resource returns a real block for allocate(SIZE_MAX, 8).

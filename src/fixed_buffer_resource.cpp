@@ -12,15 +12,6 @@ void* detail::allocate_declined(std::size_t bytes, std::size_t alignment) {
 
 // ---- fixed_buffer_resource ----------------------------------------------------------------------
 
-fixed_buffer_resource::fixed_buffer_resource(void* buffer, std::size_t size) noexcept : buffer_(buffer, size) {
-  buffer_.poison(0, buffer_.capacity());
-}
-
-// The caller owns the buffer and uses it again after us: a stack array becomes part of the next
-// call's frame, a heap block goes back to malloc. Leaving bytes poisoned would make ASan report
-// errors in code that never saw this resource, so all of it is unpoisoned, handed out or not.
-fixed_buffer_resource::~fixed_buffer_resource() { buffer_.unpoison(0, buffer_.capacity()); }
-
 void fixed_buffer_resource::reset() noexcept {
   end_ = 0;
   buffer_.poison(0, buffer_.capacity());

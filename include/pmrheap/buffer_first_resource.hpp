@@ -33,10 +33,11 @@ class PMRHEAP_API buffer_first_resource final : public resource {
  public:
   /// Allocates from `buffer` (which must outlive this resource), then from `fallback`. A null
   /// `fallback` is std::pmr::null_memory_resource(): the buffer only.
-  buffer_first_resource(std::span<std::byte> buffer, std::pmr::memory_resource* fallback) noexcept;
+  buffer_first_resource(std::span<std::byte> buffer, std::pmr::memory_resource* fallback) noexcept
+      : buffer_(buffer), fallback_(fallback != nullptr ? fallback : std::pmr::null_memory_resource()) {}
   buffer_first_resource(const buffer_first_resource&) = delete;
   buffer_first_resource& operator=(const buffer_first_resource&) = delete;
-  ~buffer_first_resource() override;
+  ~buffer_first_resource() override = default;
 
   /// **Returns**: true when `p` points into the buffer, i.e. deallocate(p) goes to the buffer.
   [[nodiscard]] bool owns(const void* p) const noexcept { return buffer_.owns(p); }

@@ -111,13 +111,19 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
  public:
   /// Allocates from the `size` bytes at `buffer`, which must outlive this resource. A null
   /// `buffer` has no capacity.
-  fixed_buffer_resource(void* buffer, std::size_t size) noexcept;
+  // Inline, with the destructor: a stack_fallback_resource is built and destroyed per call.
+  fixed_buffer_resource(void* buffer, std::size_t size) noexcept : buffer_(buffer, size) {
+    buffer_.poison(0, buffer_.capacity());
+  }
   explicit fixed_buffer_resource(std::span<std::byte> buffer) noexcept
       : fixed_buffer_resource(buffer.data(), buffer.size()) {}
   fixed_buffer_resource(const fixed_buffer_resource&) = delete;
   fixed_buffer_resource& operator=(const fixed_buffer_resource&) = delete;
   /// Leaves the whole buffer unpoisoned: it is the caller's again.
-  ~fixed_buffer_resource() override;
+  // The caller uses the buffer again after us (a stack array becomes part of the next call's
+  // frame, a heap block goes back to malloc); bytes left poisoned would make ASan report errors in
+  // code that never saw this resource, so all of it is unpoisoned, handed out or not.
+  ~fixed_buffer_resource() override { buffer_.unpoison(0, buffer_.capacity()); }
 
   /// std::pmr::memory_resource::allocate and deallocate, declared again so that a call through
   /// this type binds statically and inlines the fast path with every compiler (clang devirtualises
