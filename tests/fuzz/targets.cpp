@@ -634,14 +634,21 @@ class virtual_arena_model final : public model {
   std::size_t dirty_ = 0;  // bytes from the start handed out since they were last decommitted
 };
 
-// setup[0]: the reservation, 64 KiB pages' worth up to 64 MiB in odd sizes, or (multiples of 8)
-// the default 64 GiB; setup[1] odd: huge_pages::advise.
+// setup[0]: the reservation, 1 byte to 64 MiB in odd sizes, or (multiples of 8) the default
+// constructor's (64 GiB, or the most the OS grants: valgrind refuses 64 GiB); setup[1] odd:
+// huge_pages::advise (with 1 GiB where setup[0] asks for the default, which has no such option).
 subject make_virtual_arena(const std::uint8_t* setup) {
-  const std::size_t reserve = setup[0] % 8 == 0
-                                  ? pmrheap::virtual_arena_resource::default_reserve
-                                  : (std::size_t{1} << (setup[0] % 27)) + setup[0] * std::size_t{4093} % 65536;
+  using pmrheap::virtual_arena_resource;
+  const bool by_default = setup[0] % 8 == 0;
   const pmrheap::huge_pages mode = setup[1] % 2 == 1 ? pmrheap::huge_pages::advise : pmrheap::huge_pages::off;
-  auto arena = std::make_shared<pmrheap::virtual_arena_resource>(reserve, mode);
+  std::shared_ptr<virtual_arena_resource> arena;
+  if (by_default && mode == pmrheap::huge_pages::off) {
+    arena = std::make_shared<virtual_arena_resource>();
+  } else {
+    const std::size_t reserve =
+        by_default ? std::size_t{1} << 30 : (std::size_t{1} << (setup[0] % 27)) + setup[0] * std::size_t{4093} % 65536;
+    arena = std::make_shared<virtual_arena_resource>(reserve, mode);
+  }
   // The first byte of the reservation, as the first allocation sees it; release() then decommits
   // what that committed, so the arena is as new.
   void* const begin = arena->allocate(1, 1);
