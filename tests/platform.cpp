@@ -268,10 +268,7 @@ TEST_CASE("platform::decommit: the pages read back as zero after a recommit; oth
 
 #if !defined(_WIN32)
 // Reserved pages fault until committed and again after decommit; the fault happens in a child.
-// Valgrind runs the forked child on its own signal machinery and does not let a PROT_NONE access
-// kill it the way the kernel does, so under valgrind this case only runs outside it.
-TEST_CASE("platform::reserve: uncommitted and decommitted pages fault; committed ones do not" *
-          doctest::skip(pmrheap::detail::running_on_valgrind())) {
+TEST_CASE("platform::reserve: uncommitted and decommitted pages fault; committed ones do not") {
   using pmrheap::test::faults;
   using pmrheap::test::touch;
   const std::size_t page = platform::page_size();

@@ -32,10 +32,6 @@ namespace {
 constexpr std::size_t mib = std::size_t{1} << 20;
 }  // namespace
 
-// Valgrind cannot reserve the 64 GiB these tests ask for (its address-space manager refuses the
-// mapping), so under valgrind the whole file is skipped; every other build runs it.
-TEST_SUITE_BEGIN("virtual_arena_resource" * doctest::skip(pmrheap::detail::running_on_valgrind()));
-
 TEST_CASE("virtual_arena_resource: conformance") {
   virtual_arena_resource arena;
   pmrheap::testing::validating_resource v(&arena);
@@ -50,7 +46,13 @@ TEST_CASE("virtual_arena_resource: bad input") {
 
 TEST_CASE("virtual_arena_resource: reserves address space, commits nothing up front") {
   virtual_arena_resource arena;
-  CHECK(arena.reserved() == virtual_arena_resource::default_reserve);
+  if (pmrheap::detail::running_on_valgrind()) {
+    // valgrind's client address space ends near 32 GiB: the default settles for less, as documented.
+    CHECK(arena.reserved() < virtual_arena_resource::default_reserve);
+    CHECK(arena.reserved() >= virtual_arena_resource::min_default_reserve);
+  } else {
+    CHECK(arena.reserved() == virtual_arena_resource::default_reserve);
+  }
   CHECK(virtual_arena_resource::default_reserve == (sizeof(void*) >= 8 ? std::size_t{64} << 30 : std::size_t{1} << 30));
   CHECK(arena.committed() == 0);
   CHECK(arena.used() == 0);
@@ -314,5 +316,3 @@ TEST_CASE("virtual_arena_resource: the default reservation shrinks under an addr
   CHECK(WEXITSTATUS(status) == 0);
 }
 #endif
-
-TEST_SUITE_END();
