@@ -9,22 +9,10 @@
 
 namespace {
 
-void c_resource_pair(benchmark::State& state) {
+// Pairs through `mr`, as users call a resource.
+void resource_pair(benchmark::State& state, std::pmr::memory_resource* mr) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const auto alignment = static_cast<std::size_t>(state.range(1));
-  std::pmr::memory_resource* mr = pmrheap::c_resource::instance();
-  benchmark::DoNotOptimize(mr);
-  for (auto _ : state) {
-    void* p = mr->allocate(bytes, alignment);
-    benchmark::DoNotOptimize(p);
-    mr->deallocate(p, bytes, alignment);
-  }
-}
-
-void new_delete_pair(benchmark::State& state) {
-  const auto bytes = static_cast<std::size_t>(state.range(0));
-  const auto alignment = static_cast<std::size_t>(state.range(1));
-  std::pmr::memory_resource* mr = std::pmr::new_delete_resource();
   benchmark::DoNotOptimize(mr);
   for (auto _ : state) {
     void* p = mr->allocate(bytes, alignment);
@@ -55,8 +43,17 @@ void posix_memalign_pair(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(c_resource_pair)->Name("c/c_resource")->Args({64, 16})->Args({64, 64})->Args({64, 4096})->Args({4096, 4096});
-BENCHMARK(new_delete_pair)->Name("c/new_delete")->Args({64, 16})->Args({64, 64})->Args({64, 4096});
+BENCHMARK_CAPTURE(resource_pair, c, pmrheap::c_resource::instance())
+    ->Name("c/c_resource")
+    ->Args({64, 16})
+    ->Args({64, 64})
+    ->Args({64, 4096})
+    ->Args({4096, 4096});
+BENCHMARK_CAPTURE(resource_pair, new_delete, std::pmr::new_delete_resource())
+    ->Name("c/new_delete")
+    ->Args({64, 16})
+    ->Args({64, 64})
+    ->Args({64, 4096});
 BENCHMARK(malloc_pair)->Name("c/malloc")->Args({64, 16})->Args({4096, 4096});
 BENCHMARK(posix_memalign_pair)->Name("c/posix_memalign")->Args({64, 64})->Args({64, 4096})->Args({4096, 4096});
 BENCHMARK_MAIN();

@@ -49,7 +49,10 @@ void grow_copy(benchmark::State& state) {
   }
 }
 
-void grow_mremap(benchmark::State& state) {
+// Raw mremap(MREMAP_MAYMOVE); with `huge`, MADV_HUGEPAGE on each grown block as well:
+// page_resource_huge's raw equivalent, so the advice's effect on this machine (and its
+// hypervisor's) shows apart from pmrheap's code.
+void grow_mremap(benchmark::State& state, bool huge) {
   for (auto _ : state) {
     std::size_t bytes = start;
     auto* p =
@@ -57,25 +60,7 @@ void grow_mremap(benchmark::State& state) {
     std::memset(p, 1, bytes);
     while (bytes < growth_max) {
       p = static_cast<unsigned char*>(::mremap(p, bytes, 2 * bytes, MREMAP_MAYMOVE));
-      std::memset(p + bytes, 1, bytes);
-      bytes *= 2;
-    }
-    benchmark::DoNotOptimize(p);
-    ::munmap(p, bytes);
-  }
-}
-
-// The same with MADV_HUGEPAGE on each grown block: page_resource_huge's raw equivalent, so the
-// advice's effect on this machine (and the hypervisor's) shows apart from pmrheap's code.
-void grow_mremap_huge(benchmark::State& state) {
-  for (auto _ : state) {
-    std::size_t bytes = start;
-    auto* p =
-        static_cast<unsigned char*>(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    std::memset(p, 1, bytes);
-    while (bytes < growth_max) {
-      p = static_cast<unsigned char*>(::mremap(p, bytes, 2 * bytes, MREMAP_MAYMOVE));
-      ::madvise(p, 2 * bytes, MADV_HUGEPAGE);
+      if (huge) ::madvise(p, 2 * bytes, MADV_HUGEPAGE);
       std::memset(p + bytes, 1, bytes);
       bytes *= 2;
     }
@@ -115,8 +100,8 @@ BENCHMARK_CAPTURE(grow_reallocate, page_huge, const_cast<pmrheap::page_resource*
     ->Name("growth/page_resource_huge")
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
-BENCHMARK(grow_mremap)->Name("growth/mremap")->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK(grow_mremap_huge)->Name("growth/mremap_huge")->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(grow_mremap, plain, false)->Name("growth/mremap")->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_CAPTURE(grow_mremap, huge, true)->Name("growth/mremap_huge")->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(grow_realloc)->Name("growth/realloc")->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(grow_copy)->Name("growth/allocate_copy_free")->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK_MAIN();
