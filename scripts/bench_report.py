@@ -79,8 +79,8 @@ LIMITS = {
         f"{r('small/arena_resource', 'small/virtual_bump')} of that floor, and through its final type "
         f"{r('small/arena_concrete', 'small/std_monotonic')} of std monotonic."),
     "small/fixed_buffer_resource": lambda r: (
-        f"fixed_buffer_resource checks the size and the alignment on every call and keeps an offset, not a "
-        f"pointer (owns() and the last-block reclaim use it): {r('small/fixed_buffer_resource', 'small/virtual_bump')} "
+        f"fixed_buffer_resource checks the alignment on every call (the virtual bump checks nothing): "
+        f"{r('small/fixed_buffer_resource', 'small/virtual_bump')} "
         f"of the virtual bump, {r('small/fixed_buffer_resource', 'small/std_monotonic')} of std monotonic."),
     "vector/boost_virtual_arena": lambda r: (
         f"Boost's push_back itself: a plain boost::container::vector with its default allocator is "

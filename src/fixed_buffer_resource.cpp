@@ -13,22 +13,23 @@ void* detail::allocate_declined(std::size_t bytes, std::size_t alignment) {
 // ---- fixed_buffer_resource ----------------------------------------------------------------------
 
 void fixed_buffer_resource::reset() noexcept {
-  end_ = 0;
+  cursor_ = buffer_.at(0);
   buffer_.poison(0, buffer_.capacity());
 }
 
 bool fixed_buffer_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t) noexcept {
   std::size_t offset = 0;
   if (!buffer_.holds(p, old_bytes, offset)) return false;
-  const bool last = offset + old_bytes == end_;
+  const std::size_t used = this->used();
+  const bool last = offset + old_bytes == used;
   if (new_bytes < old_bytes) {
     buffer_.poison(offset + new_bytes, offset + old_bytes);
-    if (last) end_ = offset + new_bytes;
+    if (last) cursor_ = buffer_.at(offset + new_bytes);
     return true;
   }
-  if (!last || new_bytes - old_bytes > buffer_.capacity() - end_) return false;
-  end_ = offset + new_bytes;
-  buffer_.unpoison(offset + old_bytes, end_);
+  if (!last || new_bytes - old_bytes > buffer_.capacity() - used) return false;
+  cursor_ = buffer_.at(offset + new_bytes);
+  buffer_.unpoison(offset + old_bytes, offset + new_bytes);
   return true;
 }
 

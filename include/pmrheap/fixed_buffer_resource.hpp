@@ -28,6 +28,7 @@ class bump_buffer {
 
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::byte* at(std::size_t offset) const noexcept { return base_ + offset; }
+  [[nodiscard]] std::byte* end() const noexcept { return base_ + capacity_; }
 
   /// Where a block of `bytes` aligned to `alignment` (a power of two) starts once the first `used`
   /// bytes are taken. **Returns**: false when it does not fit; `start` is then meaningless.
@@ -112,7 +113,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   /// Allocates from the `size` bytes at `buffer`, which must outlive this resource. A null
   /// `buffer` has no capacity.
   // Inline, with the destructor: a stack_fallback_resource is built and destroyed per call.
-  fixed_buffer_resource(void* buffer, std::size_t size) noexcept : buffer_(buffer, size) {
+  fixed_buffer_resource(void* buffer, std::size_t size) noexcept : buffer_(buffer, size), cursor_(buffer_.at(0)) {
     buffer_.poison(0, buffer_.capacity());
   }
   explicit fixed_buffer_resource(std::span<std::byte> buffer) noexcept
@@ -142,10 +143,10 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   /// free space begins: the one block deallocate reclaims and resize can grow.
   [[nodiscard]] bool is_last_allocation(const void* p, std::size_t bytes) const noexcept {
     std::size_t offset = 0;
-    return bytes != 0 && buffer_.holds(p, bytes, offset) && offset + bytes == end_;
+    return bytes != 0 && buffer_.holds(p, bytes, offset) && offset + bytes == used();
   }
   /// **Returns**: bytes taken from the start of the buffer, padding and unreclaimed blocks included.
-  [[nodiscard]] std::size_t used() const noexcept { return end_; }
+  [[nodiscard]] std::size_t used() const noexcept { return buffer_.offset_of(cursor_); }
   /// **Returns**: the size of the buffer.
   [[nodiscard]] std::size_t capacity() const noexcept { return buffer_.capacity(); }
   /// Makes the whole buffer free again (and poisons it). **Requires**: no block of it still in use.
@@ -153,12 +154,15 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes != 0 && detail::is_pow2(alignment)) [[likely]]
-      if (void* p = bump(bytes, alignment)) [[likely]]
-        return p;
+    void* p = nullptr;
+    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
+      return p;
     return detail::allocate_declined(bytes, alignment);
   }
-  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override { return bump(bytes, alignment); }
+  void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override {
+    void* p = nullptr;
+    return bump(bytes, alignment, p) ? p : nullptr;
+  }
   // Inline like the bump: a container's growth frees its old buffer as often as it allocates.
   void do_deallocate(void* p, std::size_t bytes, std::size_t) override {
     std::size_t offset = 0;
@@ -166,22 +170,31 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
     // Poisoned even when it is not the last block: the bytes are never handed out again before
     // reset(), so any later use is a bug.
     buffer_.poison(offset, offset + bytes);
-    if (offset + bytes == end_) end_ = offset;
+    if (offset + bytes == used()) cursor_ = buffer_.at(offset);
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
-  // The fast path: `bytes` > 0, `alignment` a power of two.
-  void* bump(std::size_t bytes, std::size_t alignment) noexcept {
-    std::size_t start = 0;
-    if (!buffer_.fit(end_, bytes, alignment, start)) [[unlikely]]
-      return nullptr;
-    end_ = start + bytes;
-    buffer_.unpoison(start, end_);
-    return buffer_.at(start);
+  // The fast path, arena_resource's: align, one compare against the room left, bump. `bytes - 1`
+  // turns a zero-byte request into SIZE_MAX, which never fits; `left` wraps above `room` when
+  // aligning passes the end, so no wrapped size passes as a fit. `alignment` a power of two.
+  // A pointer, not an offset: the next call's cursor then depends on this one's through one add
+  // fewer (about 1 ns of 3 per allocation in bench_small).
+  [[nodiscard]] bool bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
+    std::byte* const end = buffer_.end();
+    const auto room = static_cast<std::size_t>(end - cursor_);
+    const std::size_t left = room - detail::align_offset(cursor_, alignment);
+    if (left <= room && bytes - 1 < left) [[likely]] {
+      std::byte* const p = end - left;
+      cursor_ = p + bytes;
+      detail::unpoison(p, bytes);
+      block = p;
+      return true;
+    }
+    return false;
   }
 
   detail::bump_buffer buffer_;
-  std::size_t end_ = 0;  ///< Offset of the first free byte.
+  std::byte* cursor_;  ///< The first free byte.
 };
 
 /// The thread-safe sibling of fixed_buffer_resource (Zig's FixedBufferAllocator thread-safe
