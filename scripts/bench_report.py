@@ -20,6 +20,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+# Case names (after the family) that measure a pmrheap resource; the rest are peers and limits.
+PMRHEAP_CASE = re.compile(r"arena|fixed_buffer|page_resource|c_resource(?!_mt)|stack_fallback|debug_resource|"
+                          r"synchronized_resource")
 
 # family: (title, unit label, divisor of the per-iteration time, reference chooser, note)
 FAMILIES = [
@@ -243,11 +249,21 @@ def chart(runs, names, ref, fam, path, unit_title):
     med = [r[1][0] for r in rows]
     lo = [r[1][0] - r[1][1] for r in rows]
     hi = [r[1][2] - r[1][0] for r in rows]
-    ax.barh(labels, med, xerr=[lo, hi], color="#4a7ab5", capsize=3)
+    ours = [bool(PMRHEAP_CASE.search(label)) for label in labels]
+    colors = ["#c0504d" if o else "#4a7ab5" for o in ours]
+    ax.barh(labels, med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.legend(handles=[Patch(color="#c0504d", label="pmrheap"), Patch(color="#4a7ab5", label="peer, limit or reference")],
+              loc="lower right", fontsize="small")
     ax.axvline(1.0, color="grey", linewidth=0.8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"time relative to the reference ({unit_title}); whiskers: min-max over processes")
-    ax.set_xscale("log")
+    ax.set_xlabel(f"time / reference ({unit_title}); whiskers: min-max over processes")
+    # A log axis only where the ratios span a wide range; its labels read badly on a narrow one.
+    if max(r[1][2] for r in rows) / min(r[1][1] for r in rows) > 8:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+    else:
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
