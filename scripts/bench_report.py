@@ -232,8 +232,9 @@ def machine(context):
     except (OSError, IndexError):
         gxx = "g++"
     return (f"{cpu}, {context.get('num_cpus', os.cpu_count())} CPUs, Linux {platform.release()}; {gxx}, "
-            f"-O3 release build (meson buildtype=release); Google Benchmark, library built as "
-            f"{context.get('library_build_type', '?')}; date {context.get('date', '?')}")
+            f"-O3 release build (meson buildtype=release); Google Benchmark from Debian's package, whose own "
+            f"library reports a {context.get('library_build_type', '?')} build (the framework's timing loop, not the "
+            f"code measured); date {context.get('date', '?')}")
 
 
 def chart(runs, names, ref, fam, path, unit_title):
