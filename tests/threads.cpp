@@ -9,6 +9,9 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -92,9 +95,20 @@ TEST_CASE("threads: every thread-safe resource shared by four threads keeps ever
     CAPTURE(entry.name);
     auto r = entry.make();
     std::atomic<int> broken{0};
+    std::mutex failures_mutex;
+    std::vector<std::string> failures;  // an exception escaping a thread would terminate the run
     std::vector<std::thread> threads;
-    for (int t = 0; t < thread_count; ++t) threads.emplace_back([&, t] { broken += hammer(*r, t); });
+    for (int t = 0; t < thread_count; ++t)
+      threads.emplace_back([&, t] {
+        try {
+          broken += hammer(*r, t);
+        } catch (const std::exception& e) {
+          const std::lock_guard lock(failures_mutex);
+          failures.emplace_back(e.what());
+        }
+      });
     for (auto& t : threads) t.join();
+    for (const std::string& f : failures) FAIL_CHECK("a thread threw: " << f);
     CHECK(broken == 0);
     ++driven;
   }

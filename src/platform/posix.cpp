@@ -173,7 +173,12 @@ void* map(std::size_t bytes, std::size_t alignment) noexcept {
 
   const std::uintptr_t last = next_hint.load(std::memory_order_relaxed);
   void* const hint = hint_for(last, total, align);
-  void* const raw = ::mmap(hint, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* raw = ::mmap(hint, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // A hint must never cost the mapping. Kernels place the mapping elsewhere when the hinted range
+  // is taken, but qemu-user's 64 KiB-page emulation answers ENOMEM there (with threads mapping at
+  // once, most hinted calls of a run can fail), so a refused hinted call is asked again without.
+  if (raw == MAP_FAILED && hint != nullptr)
+    raw = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
 
   auto* const base = static_cast<std::byte*>(raw);
