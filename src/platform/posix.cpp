@@ -108,7 +108,8 @@ int unmap_range(void* p, std::size_t length) noexcept {
   std::uintptr_t to = pmrheap::detail::align_up(end, window);
   if (to != end && !nothing_mapped(end, to - end)) to -= window;
   if (from < to)
-    static_cast<void>(::madvise(reinterpret_cast<void*>((from >> scale) + offset), (to - from) >> scale, MADV_DONTNEED));
+    static_cast<void>(
+        ::madvise(reinterpret_cast<void*>((from >> scale) + offset), (to - from) >> scale, MADV_DONTNEED));
 #endif
   return result;
 }
