@@ -96,21 +96,15 @@ class PMRHEAP_API arena_resource final : public resource {
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
  private:
-  // The fast path: align the cursor, one compare against what is left of the bump node, bump.
-  // `bytes - 1` turns a zero-byte request into SIZE_MAX, which never fits; `left` wraps above
-  // `room` when aligning passes the end, so no wrapped size can pass as a fit. A bool, not a null
-  // block, says "missed", so the caller needs no second test.
+  // The fast path: align the cursor, one compare against what is left of the bump node, bump
+  // (detail::bump). A bool, not a null block, says "missed", so the caller needs no second test.
   [[nodiscard]] bool bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
-    const auto room = static_cast<std::size_t>(end_ - cursor_);
-    const std::size_t left = room - detail::align_offset(cursor_, alignment);
-    if (left <= room && bytes - 1 < left) [[likely]] {
-      std::byte* const p = end_ - left;
-      cursor_ = p + bytes;
-      detail::unpoison(p, bytes);
-      block = p;
-      return true;
-    }
-    return false;
+    std::byte* p = nullptr;
+    if (!detail::bump(cursor_, end_, bytes, alignment, p)) [[unlikely]]
+      return false;
+    detail::unpoison(p, bytes);
+    block = p;
+    return true;
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {

@@ -174,23 +174,16 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
-  // The fast path, arena_resource's: align, one compare against the room left, bump. `bytes - 1`
-  // turns a zero-byte request into SIZE_MAX, which never fits; `left` wraps above `room` when
-  // aligning passes the end, so no wrapped size passes as a fit. `alignment` a power of two.
-  // A pointer, not an offset: the next call's cursor then depends on this one's through one add
-  // fewer (about 1 ns of 3 per allocation in bench_small).
+  // The fast path, arena_resource's (detail::bump). The cursor is a pointer, not an offset: the
+  // next call's cursor then depends on this one's through one add fewer (about 1 ns of 3 per
+  // allocation in bench_small).
   [[nodiscard]] bool bump(std::size_t bytes, std::size_t alignment, void*& block) noexcept {
-    std::byte* const end = buffer_.end();
-    const auto room = static_cast<std::size_t>(end - cursor_);
-    const std::size_t left = room - detail::align_offset(cursor_, alignment);
-    if (left <= room && bytes - 1 < left) [[likely]] {
-      std::byte* const p = end - left;
-      cursor_ = p + bytes;
-      detail::unpoison(p, bytes);
-      block = p;
-      return true;
-    }
-    return false;
+    std::byte* p = nullptr;
+    if (!detail::bump(cursor_, buffer_.end(), bytes, alignment, p)) [[unlikely]]
+      return false;
+    detail::unpoison(p, bytes);
+    block = p;
+    return true;
   }
 
   detail::bump_buffer buffer_;
