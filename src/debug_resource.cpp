@@ -419,32 +419,22 @@ void debug_state::give_back(const record& block) noexcept {
 // ---- the locked entry points --------------------------------------------------------------------
 
 namespace {
-// Holds `m` for its lifetime, or does nothing when the options say one thread at a time.
-class state_lock {
- public:
-  state_lock(std::mutex& m, bool on) : mutex_(on ? &m : nullptr) {
-    if (mutex_ != nullptr) mutex_->lock();
-  }
-  state_lock(const state_lock&) = delete;
-  state_lock& operator=(const state_lock&) = delete;
-  ~state_lock() {
-    if (mutex_ != nullptr) mutex_->unlock();
-  }
-
- private:
-  std::mutex* mutex_;
-};
+// The lock of every entry point: held for the caller's scope, or not taken at all with
+// debug_options::thread_safe off.
+std::unique_lock<std::mutex> lock_state(std::mutex& m, bool thread_safe) {
+  return thread_safe ? std::unique_lock<std::mutex>(m) : std::unique_lock<std::mutex>(m, std::defer_lock);
+}
 }  // namespace
 
 inline void* debug_state::allocate(std::size_t bytes, std::size_t alignment, const stack_trace* trace) {
-  const state_lock lock(mutex_, options_.thread_safe);
+  const auto lock = lock_state(mutex_, options_.thread_safe);
   return allocate_block(bytes, alignment, trace);
 }
 
 inline void debug_state::deallocate(const call& c) {
   error_list errors;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     deallocate_block(c, errors);
   }
   if (!errors.empty()) [[unlikely]]
@@ -455,7 +445,7 @@ void* debug_state::resize(const call& c) {
   error_list errors;
   void* q = nullptr;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     q = resize_block(c, errors);
   }
   dispatch(errors);
@@ -463,19 +453,19 @@ void* debug_state::resize(const call& c) {
 }
 
 std::size_t debug_state::live_blocks() const {
-  const state_lock lock(mutex_, options_.thread_safe);
+  const auto lock = lock_state(mutex_, options_.thread_safe);
   return stats_.live_allocations;
 }
 
 debug_statistics debug_state::statistics() const {
-  const state_lock lock(mutex_, options_.thread_safe);
+  const auto lock = lock_state(mutex_, options_.thread_safe);
   return stats_;
 }
 
 std::size_t debug_state::report_leaks() {
   error_list errors;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     add_leaks(errors);
   }
   dispatch(errors);
@@ -485,7 +475,7 @@ std::size_t debug_state::report_leaks() {
 std::size_t debug_state::verify(const stack_trace& trace) {
   error_list errors;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     const call c{operation::verify, nullptr, 0, 0, 0, &trace};
     for (const record* r : live_by_serial()) check_canary(*r, c, errors);
     for (std::size_t i = 0; i < quarantine_.size(); ++i)
@@ -498,21 +488,21 @@ std::size_t debug_state::verify(const stack_trace& trace) {
 void debug_state::release_quarantine() {
   error_list errors;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     release_all("by release_quarantine", errors);
   }
   dispatch(errors);
 }
 
 void debug_state::flush_retained() {
-  const state_lock lock(mutex_, options_.thread_safe);
+  const auto lock = lock_state(mutex_, options_.thread_safe);
   retained_.clear();
 }
 
 void debug_state::close() {
   error_list errors;
   {
-    const state_lock lock(mutex_, options_.thread_safe);
+    const auto lock = lock_state(mutex_, options_.thread_safe);
     add_leaks(errors);
     release_all("when the resource was destroyed", errors);
     retained_.clear();
