@@ -801,7 +801,7 @@ TEST_CASE("debug_resource: thread_safe off finds the same problems on one thread
     d.deallocate(twice, 16);
     auto* freed = bytes_of(d.allocate(8, 8));
     d.deallocate(freed, 8, 8);
-    freed[0] = 1;  // a write after free, found when the quarantine is released
+    freed[0] = 1;                       // a write after free, found when the quarantine is released
     static_cast<void>(d.allocate(40));  // leaked
     d.release_quarantine();
   }
@@ -809,6 +809,35 @@ TEST_CASE("debug_resource: thread_safe off finds the same problems on one thread
   CHECK(rec.count(debug_error_kind::double_free) == 1);
   CHECK(rec.count(debug_error_kind::use_after_free) == 1);
   CHECK(rec.count(debug_error_kind::leak) == 1);
+}
+
+// No lock is taken at all: a backing may call back into the resource while it serves it. With
+// the lock (thread_safe on) this call would deadlock, so the test fails (by timeout) if the
+// option were ignored.
+TEST_CASE("debug_resource: thread_safe off takes no lock, so the backing may call back in") {
+  struct calling_back final : std::pmr::memory_resource {
+    const debug_resource* debug = nullptr;
+    std::vector<std::size_t> live_seen;
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+      live_seen.push_back(debug->statistics().live_allocations);
+      return pmrheap::c_resource::instance()->allocate(bytes, alignment);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+      pmrheap::c_resource::instance()->deallocate(p, bytes, alignment);
+    }
+    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+  } backing;
+  debug_options options;
+  options.thread_safe = false;
+  options.quarantine_blocks = 0;
+  debug_resource d(&backing, options);
+  backing.debug = &d;
+  void* a = d.allocate(8);
+  void* b = d.allocate(8);
+  CHECK(backing.live_seen == std::vector<std::size_t>{0, 1});  // seen before each record is added
+  d.deallocate(b, 8);
+  d.deallocate(a, 8);
+  CHECK(d.statistics().live_allocations == 0);
 }
 
 TEST_CASE("debug_resource: safe from several threads") {
