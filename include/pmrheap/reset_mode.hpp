@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-// How an arena gives memory back on reset (Zig's ArenaAllocator.ResetMode), shared by every arena.
+// How an arena gives memory back on reset (Zig's ArenaAllocator.ResetMode), shared by every arena
+// and by memory_pool.
 #ifndef PMRHEAP_RESET_MODE_HPP
 #define PMRHEAP_RESET_MODE_HPP
+
+#include <cstddef>
 
 namespace pmrheap {
 
@@ -9,7 +12,13 @@ namespace pmrheap {
 enum class reset_mode {
   free_all,           ///< Return everything upstream; the arena starts over empty.
   retain_capacity,    ///< Keep as much capacity as the arena holds now, in one block.
-  retain_with_limit,  ///< Keep at most `limit` bytes of capacity; a limit of 0 is free_all.
+  retain_with_limit,  ///< Deprecated spelling, removed once every arena takes pmrheap::retain_with_limit.
+};
+
+/// reset(pmrheap::retain_with_limit{bytes}): keep at most `limit` bytes of capacity (0 frees
+/// everything). A type of its own, not an enumerator, so that a limit cannot be left out.
+struct retain_with_limit {
+  std::size_t limit;
 };
 
 }  // namespace pmrheap
