@@ -3,7 +3,7 @@
 // against c_resource alone and std::pmr::synchronized_pool_resource, on 1 and 2 threads.
 #include "common.hpp"
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 
 namespace {

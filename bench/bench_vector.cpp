@@ -7,7 +7,7 @@
 
 #include "common.hpp"
 #include "pmrheap/pmrheap.hpp"
-#include "pmrheap/resizable_allocator.hpp"
+#include "pmrheap/boost/resizable_allocator.hpp"
 
 namespace {
 

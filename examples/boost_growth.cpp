@@ -10,7 +10,7 @@
 
 #include "pmrheap/arena_resource.hpp"
 #include "pmrheap/page_resource.hpp"
-#include "pmrheap/resizable_allocator.hpp"
+#include "pmrheap/boost/resizable_allocator.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <memory_resource>
 #include <vector>
 
-#include "pmrheap/fmt.hpp"
+#include "pmrheap/testing/fmt.hpp"
 #include "pmrheap/pmrheap.hpp"
 #include "pmrheap/testing.hpp"
 

@@ -28,7 +28,7 @@
 #include <limits>
 #include <new>
 
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
 namespace {

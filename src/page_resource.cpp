@@ -2,7 +2,7 @@
 #include "pmrheap/page_resource.hpp"
 
 #include "immortal.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
 

@@ -12,7 +12,7 @@
 // reservation would write 1/8 of 64 GiB of ASan shadow.
 #include "pmrheap/virtual_arena_resource.hpp"
 
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
 namespace {

@@ -15,7 +15,7 @@
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/page_resource.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/counting_resource.hpp"

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/vm_flags.hpp"

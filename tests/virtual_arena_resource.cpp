@@ -15,7 +15,7 @@
 #endif
 
 #include "pmrheap/detail/sanitizer.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/fault.hpp"

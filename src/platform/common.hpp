@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "pmrheap/detail/align.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap::platform::detail {
 

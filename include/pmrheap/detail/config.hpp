@@ -18,6 +18,17 @@
 #  define PMRHEAP_API
 #endif
 
+// The same for library pmrheap_testing, a DLL of its own in a Windows shared build.
+#if defined(_WIN32) && defined(PMRHEAP_TESTING_SHARED_BUILD)
+#  define PMRHEAP_TESTING_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(PMRHEAP_SHARED)
+#  define PMRHEAP_TESTING_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#  define PMRHEAP_TESTING_API __attribute__((visibility("default")))
+#else
+#  define PMRHEAP_TESTING_API
+#endif
+
 // Slow paths (refills, error reporting) stay out of line so the inline fast paths stay small.
 #if defined(__GNUC__)
 #  define PMRHEAP_NOINLINE __attribute__((noinline))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/default_resource_guard.hpp (docs/testing.md#default_resource_guard): the
+// Tests include/pmrheap/testing/default_resource_guard.hpp (docs/testing.md#default_resource_guard): the
 // swap, the restore, nesting, and a debug_resource installed as the default catching a leak.
-#include "pmrheap/default_resource_guard.hpp"
+#include "pmrheap/testing/default_resource_guard.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/counting_resource.hpp"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/failing_resource.hpp (docs/testing.md#failing_resource): sticky failure at
+// Tests include/pmrheap/testing/failing_resource.hpp (docs/testing.md#failing_resource): sticky failure at
 // fail_index and resize_fail_index, counters that failed calls leave alone, the induced failure's
 // stack trace.
-#include "pmrheap/failing_resource.hpp"
+#include "pmrheap/testing/failing_resource.hpp"
 
 #include <doctest/doctest.h>
 
@@ -121,7 +121,7 @@ TEST_CASE("failing_resource: the first induced failure's stack trace is kept and
   MESSAGE(text);
   if (std::string(pmrheap::stack_trace::symbolizer()) == "libbacktrace") {
     CHECK(contains(text, "pmrheap_failing_caller"));
-    CHECK(contains(text, "tests/failing_resource.cpp:"));
+    CHECK(contains(text, "tests/testing/failing_resource.cpp:"));
     CHECK_FALSE(contains(text, "fail_allocation"));  // the resource's own frames are skipped
   }
   f.deallocate(a, 8);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // logging_resource: one line per allocate, deallocate, resize and remap, written to a FILE or
 // handed to a callback (Zig's logging allocators).
-#ifndef PMRHEAP_LOGGING_RESOURCE_HPP
-#define PMRHEAP_LOGGING_RESOURCE_HPP
+#ifndef PMRHEAP_TESTING_LOGGING_RESOURCE_HPP
+#define PMRHEAP_TESTING_LOGGING_RESOURCE_HPP
 
 #include <cstddef>
 #include <cstdio>
@@ -39,7 +39,7 @@ enum class log_filter {
 /// **Thread safety**: as the upstream and the sink. A FILE line is written with one fwrite, so
 /// lines from several threads do not mix; a callback must be safe to call from several threads if
 /// the resource is shared.
-class PMRHEAP_API logging_resource final : public resource {
+class PMRHEAP_TESTING_API logging_resource final : public resource {
  public:
   using sink = std::function<void(std::string_view line)>;
 
@@ -73,4 +73,4 @@ class PMRHEAP_API logging_resource final : public resource {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_LOGGING_RESOURCE_HPP
+#endif  // PMRHEAP_TESTING_LOGGING_RESOURCE_HPP

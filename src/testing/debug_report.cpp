@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 
 namespace pmrheap {
 namespace {

@@ -9,7 +9,7 @@
 // once and never freed (it has no destroy function; its memory stays reachable), and used under
 // one lock. Its callbacks run inside C code, so they only copy pointers into fixed arrays and
 // never throw; the strings they hand out live in that state for the life of the process.
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 
 #include <fmt/format.h>
 

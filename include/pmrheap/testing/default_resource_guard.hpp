@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // default_resource_guard: installs a resource as std::pmr's default for a scope and puts the
 // previous one back (BDE's DefaultAllocatorGuard).
-#ifndef PMRHEAP_DEFAULT_RESOURCE_GUARD_HPP
-#define PMRHEAP_DEFAULT_RESOURCE_GUARD_HPP
+#ifndef PMRHEAP_TESTING_DEFAULT_RESOURCE_GUARD_HPP
+#define PMRHEAP_TESTING_DEFAULT_RESOURCE_GUARD_HPP
 
 #include <memory_resource>
 
@@ -32,4 +32,4 @@ class default_resource_guard {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_DEFAULT_RESOURCE_GUARD_HPP
+#endif  // PMRHEAP_TESTING_DEFAULT_RESOURCE_GUARD_HPP

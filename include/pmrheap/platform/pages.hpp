@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The page-mapping layer every page-backed pmrheap resource stands on: page size, aligned map,
 // unmap and remap, with one implementation per OS family under src/platform/.
-#ifndef PMRHEAP_PLATFORM_HPP
-#define PMRHEAP_PLATFORM_HPP
+#ifndef PMRHEAP_PLATFORM_PAGES_HPP
+#define PMRHEAP_PLATFORM_PAGES_HPP
 
 #include <cstddef>
 
@@ -119,4 +119,4 @@ PMRHEAP_API bool advise_huge_pages(void* p, std::size_t bytes) noexcept;
 
 }  // namespace pmrheap::platform
 
-#endif  // PMRHEAP_PLATFORM_HPP
+#endif  // PMRHEAP_PLATFORM_PAGES_HPP

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/platform.hpp (docs/design.md, "The platform layer").
-#include "pmrheap/platform.hpp"
+// Tests include/pmrheap/platform/pages.hpp (docs/design.md, "The platform layer").
+#include "pmrheap/platform/pages.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,8 +2,8 @@
 // boost_resource_adaptor: a boost::container::pmr::memory_resource over a std::pmr::memory_resource,
 // so Boost's own pmr containers run on pmrheap resources. Needs Boost.Container (headers and, for
 // Boost's pmr containers, libboost_container); nothing else in pmrheap does.
-#ifndef PMRHEAP_BOOST_RESOURCE_ADAPTOR_HPP
-#define PMRHEAP_BOOST_RESOURCE_ADAPTOR_HPP
+#ifndef PMRHEAP_BOOST_BOOST_RESOURCE_ADAPTOR_HPP
+#define PMRHEAP_BOOST_BOOST_RESOURCE_ADAPTOR_HPP
 
 #include <boost/container/pmr/memory_resource.hpp>
 
@@ -58,4 +58,4 @@ class boost_resource_adaptor final : public boost::container::pmr::memory_resour
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_BOOST_RESOURCE_ADAPTOR_HPP
+#endif  // PMRHEAP_BOOST_BOOST_RESOURCE_ADAPTOR_HPP

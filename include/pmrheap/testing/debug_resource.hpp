@@ -2,8 +2,8 @@
 // debug_resource: a checking decorator for tests and debug builds (the role of Zig's DebugAllocator):
 // leaks, double and invalid frees, size and alignment mismatches, overruns and writes after free,
 // each reported with stack traces.
-#ifndef PMRHEAP_DEBUG_RESOURCE_HPP
-#define PMRHEAP_DEBUG_RESOURCE_HPP
+#ifndef PMRHEAP_TESTING_DEBUG_RESOURCE_HPP
+#define PMRHEAP_TESTING_DEBUG_RESOURCE_HPP
 
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +18,7 @@
 
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/resource.hpp"
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 
 namespace pmrheap {
 
@@ -35,7 +35,7 @@ enum class debug_error_kind {
 
 /// "leak", "double free", "invalid free", "size mismatch", "alignment mismatch", "overrun",
 /// "use after free".
-[[nodiscard]] PMRHEAP_API const char* to_string(debug_error_kind kind) noexcept;
+[[nodiscard]] PMRHEAP_TESTING_API const char* to_string(debug_error_kind kind) noexcept;
 
 /// One problem found by a debug_resource, as given to debug_options::on_error.
 struct debug_error {
@@ -96,7 +96,7 @@ struct debug_options {
 };
 
 /// A snapshot of a debug_resource's counters. Bytes are requested bytes (canaries not included).
-/// pmrheap/fmt.hpp has a fmt::formatter for it.
+/// pmrheap/testing/fmt.hpp has a fmt::formatter for it.
 struct debug_statistics {
   std::size_t live_allocations = 0;
   std::size_t live_bytes = 0;
@@ -297,7 +297,7 @@ class debug_state {
 /// **Thread safety**: safe by default; one mutex around every operation, and the backing is only
 /// ever called under it, so a backing that is not thread-safe is fine. With
 /// debug_options::thread_safe off: none.
-class PMRHEAP_API debug_resource final : public resource {
+class PMRHEAP_TESTING_API debug_resource final : public resource {
  public:
   static constexpr unsigned char allocated_fill = 0xAA;  ///< New blocks, and the grown part of a resized one.
   static constexpr unsigned char freed_fill = 0xDD;      ///< Quarantined blocks, canary included.
@@ -342,4 +342,4 @@ class PMRHEAP_API debug_resource final : public resource {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_DEBUG_RESOURCE_HPP
+#endif  // PMRHEAP_TESTING_DEBUG_RESOURCE_HPP

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // fmt formatters for pmrheap types. Optional: include it where you print with fmt; nothing else in
 // pmrheap includes it, so code that never formats these types never sees fmt's headers.
-#ifndef PMRHEAP_FMT_HPP
-#define PMRHEAP_FMT_HPP
+#ifndef PMRHEAP_TESTING_FMT_HPP
+#define PMRHEAP_TESTING_FMT_HPP
 
 #include <fmt/format.h>
 
-#include "pmrheap/debug_resource.hpp"
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 
 namespace pmrheap::detail {
 
@@ -54,4 +54,4 @@ struct fmt::formatter<pmrheap::stack_trace> : pmrheap::detail::no_spec_formatter
   }
 };
 
-#endif  // PMRHEAP_FMT_HPP
+#endif  // PMRHEAP_TESTING_FMT_HPP

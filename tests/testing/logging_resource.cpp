@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/logging_resource.hpp (docs/resources.md#logging_resource): the exact lines
+// Tests include/pmrheap/testing/logging_resource.hpp (docs/resources.md#logging_resource): the exact lines
 // for Zig's 10-byte buffer scenario (spec §13), failures-only filtering, FILE and callback sinks.
-#include "pmrheap/logging_resource.hpp"
+#include "pmrheap/testing/logging_resource.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 // failing_resource: a test decorator that makes the N-th allocation (or resize) and every later one
 // fail, and counts what passes through (Zig's FailingAllocator).
-#ifndef PMRHEAP_FAILING_RESOURCE_HPP
-#define PMRHEAP_FAILING_RESOURCE_HPP
+#ifndef PMRHEAP_TESTING_FAILING_RESOURCE_HPP
+#define PMRHEAP_TESTING_FAILING_RESOURCE_HPP
 
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
 
 #include "pmrheap/resource.hpp"
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 
 namespace pmrheap {
 
@@ -26,7 +26,7 @@ namespace pmrheap {
 /// **Fails**: allocate throws pmrheap::out_of_memory on an induced failure and passes on what the
 /// upstream throws; try_allocate returns nullptr; resize false; remap nullptr.
 /// **Thread safety**: none; wrap it in a synchronized_resource to share it.
-class PMRHEAP_API failing_resource final : public resource {
+class PMRHEAP_TESTING_API failing_resource final : public resource {
  public:
   /// An index that is never reached: nothing fails.
   static constexpr std::size_t never = SIZE_MAX;
@@ -96,4 +96,4 @@ class PMRHEAP_API failing_resource final : public resource {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_FAILING_RESOURCE_HPP
+#endif  // PMRHEAP_TESTING_FAILING_RESOURCE_HPP

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/debug_resource.hpp (docs/testing.md#debug_resource): every error kind
+// Tests include/pmrheap/testing/debug_resource.hpp (docs/testing.md#debug_resource): every error kind
 // triggered on purpose and its report checked, the fills and the quarantine, the memory limit,
 // statistics, verbose logging, threads, and the abort without a handler (in a child process).
-#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 
 #include <doctest/doctest.h>
 
@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/failing_resource.hpp"
+#include "pmrheap/testing/failing_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
-#include "pmrheap/fmt.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/testing/fmt.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
 #include "support/contract.hpp"
 #include "support/counting_resource.hpp"

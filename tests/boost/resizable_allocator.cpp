@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/resizable_allocator.hpp (docs/growth.md): Boost.Container's version-2
+// Tests include/pmrheap/boost/resizable_allocator.hpp (docs/growth.md): Boost.Container's version-2
 // protocol over pmrheap resources. In-place growth is proven twice: by Boost's own vector counters
 // (BOOST_CONTAINER_VECTOR_ALLOC_STATS: num_alloc, num_expand_fwd, num_shrink) and by addresses.
 #define BOOST_CONTAINER_VECTOR_ALLOC_STATS
-#include "pmrheap/resizable_allocator.hpp"
+#include "pmrheap/boost/resizable_allocator.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,7 +24,7 @@
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/page_resource.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 #include "support/counting_resource.hpp"

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // stack_trace: a few return addresses captured cheaply, turned into names (and file:line where the
 // build has libbacktrace) only when a report is printed.
-#ifndef PMRHEAP_STACK_TRACE_HPP
-#define PMRHEAP_STACK_TRACE_HPP
+#ifndef PMRHEAP_TESTING_STACK_TRACE_HPP
+#define PMRHEAP_TESTING_STACK_TRACE_HPP
 
 #include <array>
 #include <cstddef>
@@ -24,7 +24,7 @@ namespace pmrheap {
 /// - "execinfo": names of exported functions (link with -rdynamic to see more), no lines.
 /// - "addresses": addresses only (no unwinder or symboliser on this platform or compiler).
 /// A value type: copyable, no allocation, trivially destructible.
-class PMRHEAP_API stack_trace {
+class PMRHEAP_TESTING_API stack_trace {
  public:
   static constexpr std::size_t max_frames = 16;
 
@@ -67,4 +67,4 @@ class PMRHEAP_API stack_trace {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_STACK_TRACE_HPP
+#endif  // PMRHEAP_TESTING_STACK_TRACE_HPP

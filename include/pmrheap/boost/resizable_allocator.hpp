@@ -13,8 +13,8 @@
 // honest size, the requested minimum rounded up to the end of its page (never past what the
 // container prefers): a growth that copies nothing does not need the container's geometric
 // headroom, and asking for the rest of a page costs nothing on page-granular resources.
-#ifndef PMRHEAP_RESIZABLE_ALLOCATOR_HPP
-#define PMRHEAP_RESIZABLE_ALLOCATOR_HPP
+#ifndef PMRHEAP_BOOST_RESIZABLE_ALLOCATOR_HPP
+#define PMRHEAP_BOOST_RESIZABLE_ALLOCATOR_HPP
 
 #include <boost/container/detail/allocation_type.hpp>
 #include <boost/container/detail/multiallocation_chain.hpp>
@@ -28,7 +28,7 @@
 #include <type_traits>
 
 #include "pmrheap/detail/align.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/resource.hpp"
 
 namespace pmrheap {
@@ -280,4 +280,4 @@ class resizable_allocator {
 
 }  // namespace pmrheap
 
-#endif  // PMRHEAP_RESIZABLE_ALLOCATOR_HPP
+#endif  // PMRHEAP_BOOST_RESIZABLE_ALLOCATOR_HPP

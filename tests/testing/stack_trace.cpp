@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/stack_trace.hpp: capture depth and skip, and symbolisation naming a known
+// Tests include/pmrheap/testing/stack_trace.hpp: capture depth and skip, and symbolisation naming a known
 // function (with file:line where the build has libbacktrace).
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 
 #include <doctest/doctest.h>
 
@@ -88,7 +88,7 @@ TEST_CASE("stack_trace: printing names the capturing function, and file:line wit
     const std::string size = std::is_same_v<std::size_t, unsigned long> ? "unsigned long" : "unsigned int";
     CHECK(contains(text, "in pmrheap_trace_leaf(" + size + ", " + size + ") at "));
     CHECK(contains(text, "in pmrheap_trace_middle(" + size + ", " + size + ") at "));
-    CHECK(contains(text, "tests/stack_trace.cpp:" + std::to_string(leaf_capture_line)));
+    CHECK(contains(text, "tests/testing/stack_trace.cpp:" + std::to_string(leaf_capture_line)));
     // Frame 0 is the leaf, frame 1 the middle function.
     CHECK(text.find("pmrheap_trace_leaf") < text.find("pmrheap_trace_middle"));
   } else {

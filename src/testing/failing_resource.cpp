@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // failing_resource. Counters move only after the upstream succeeded, so a failure of any kind
 // leaves them as they were, which is what makes the failure sticky.
-#include "pmrheap/failing_resource.hpp"
+#include "pmrheap/testing/failing_resource.hpp"
 
 namespace pmrheap {
 namespace {

@@ -19,7 +19,7 @@
 // - Rejected: poisoning the canary and the quarantine for AddressSanitizer. ASan would then stop
 //   at the first stray write, before this resource could report it, and the resource's own
 //   detection (what users without sanitizers rely on) could not be tested in ASan builds.
-#include "pmrheap/debug_resource.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // logging_resource. Lines are built with fmt; a sink that throws, or a line that cannot be built,
 // is swallowed: logging must never change what the resource does.
-#include "pmrheap/logging_resource.hpp"
+#include "pmrheap/testing/logging_resource.hpp"
 
 #include <fmt/format.h>
 

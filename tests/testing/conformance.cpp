@@ -15,7 +15,7 @@
 
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
-#include "pmrheap/stack_trace.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
 #include "support/opaque.hpp"
 #include "support/reclaiming_resource.hpp"
 
