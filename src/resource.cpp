@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -35,16 +34,10 @@ namespace {
 
 resource* as_pmrheap(std::pmr::memory_resource& mr) noexcept { return dynamic_cast<resource*>(&mr); }
 
-// False when rounding `bytes` up to `alignment` overflows, or the result exceeds PTRDIFF_MAX (no
-// object can be that large; malloc refuses it, and ASan's operator new aborts instead of
-// throwing). pmrheap resources check sizes themselves; some std resources do not (libstdc++ 12's
+// pmrheap resources check sizes themselves; some std resources do not (libstdc++ 12's
 // new_delete_resource wraps allocate(SIZE_MAX, 8) to a 0-byte request and returns a real block),
-// so requests bound for a foreign resource are screened here.
-bool fits(std::size_t bytes, std::size_t alignment) noexcept {
-  std::size_t rounded = 0;
-  return detail::align_up_checked(bytes, alignment, rounded) &&
-         rounded <= static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
-}
+// so requests bound for a foreign resource are screened with the one rule of detail/align.hpp.
+bool fits(std::size_t bytes, std::size_t alignment) noexcept { return detail::fits_in_object(bytes, alignment); }
 
 }  // namespace
 

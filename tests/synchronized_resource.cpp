@@ -93,7 +93,7 @@ TEST_CASE("synchronized_resource: defaults and accessors") {
   synchronized_resource<> s;
   CHECK(s.upstream_resource() == std::pmr::get_default_resource());
   synchronized_resource<> from_null(nullptr);
-  CHECK(from_null.upstream_resource() == std::pmr::get_default_resource());
+  CHECK(from_null.upstream_resource() == std::pmr::null_memory_resource());  // forwarding_resource's rule
   CHECK(s.is_equal(s));
   CHECK_FALSE(s.is_equal(from_null));
   std::lock_guard lock(s.mutex());  // lockable from outside

@@ -10,6 +10,7 @@
 
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
+#include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/resource.hpp"
 
 namespace pmrheap {
@@ -24,25 +25,24 @@ namespace pmrheap {
 ///   std resource only "resizes" to the same size).
 /// - Zero-byte blocks come from neither and go to neither. Any other pointer the buffer does not
 ///   own is passed to the fallback, so a foreign pointer is the fallback's problem.
-/// **Fails**: bad alignment and overflowing sizes as the shared contract (checked before the
-/// fallback sees them); when both are exhausted, allocate throws what the fallback throws (a
+/// - The fallback side is a forwarding_resource: its screening and null-upstream rule.
+/// **Fails**: bad alignment and sizes that cannot be an object as the shared contract (checked
+/// before the fallback sees them); when both are exhausted, allocate throws what the fallback throws (a
 /// std::bad_alloc for every std and pmrheap resource), try_allocate returns nullptr.
 /// **Cost**: the buffer's inline bump; past it, one call to the fallback.
 /// **Thread safety**: none.
-class PMRHEAP_API buffer_first_resource final : public resource {
+class PMRHEAP_API buffer_first_resource final : public forwarding_resource {
  public:
   /// Allocates from `buffer` (which must outlive this resource), then from `fallback`. A null
   /// `fallback` is std::pmr::null_memory_resource(): the buffer only.
   buffer_first_resource(std::span<std::byte> buffer, std::pmr::memory_resource* fallback) noexcept
-      : buffer_(buffer), fallback_(fallback != nullptr ? fallback : std::pmr::null_memory_resource()) {}
+      : forwarding_resource(fallback), buffer_(buffer) {}
   buffer_first_resource(const buffer_first_resource&) = delete;
   buffer_first_resource& operator=(const buffer_first_resource&) = delete;
   ~buffer_first_resource() override = default;
 
   /// **Returns**: true when `p` points into the buffer, i.e. deallocate(p) goes to the buffer.
   [[nodiscard]] bool owns(const void* p) const noexcept { return buffer_.owns(p); }
-  /// **Returns**: the fallback.
-  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return fallback_; }
   /// **Returns**: bytes of the buffer in use, padding and unreclaimed blocks included.
   [[nodiscard]] std::size_t used() const noexcept { return buffer_.used(); }
   /// **Returns**: the size of the buffer.
@@ -66,7 +66,7 @@ class PMRHEAP_API buffer_first_resource final : public resource {
     if (bytes == 0) return;  // The empty block came from neither.
     if (buffer_.owns(p)) [[likely]]
       return buffer_.deallocate(p, bytes, alignment);
-    fallback_->deallocate(p, bytes, alignment);
+    forward_deallocate(p, bytes, alignment);
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
@@ -75,7 +75,6 @@ class PMRHEAP_API buffer_first_resource final : public resource {
   PMRHEAP_NOINLINE void* try_allocate_fallback(std::size_t bytes, std::size_t alignment) noexcept;
 
   fixed_buffer_resource buffer_;
-  std::pmr::memory_resource* fallback_;
 };
 
 }  // namespace pmrheap

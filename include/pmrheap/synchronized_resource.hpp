@@ -8,7 +8,7 @@
 #include <memory_resource>
 #include <mutex>
 
-#include "pmrheap/resource.hpp"
+#include "pmrheap/forwarding_resource.hpp"
 
 namespace pmrheap {
 
@@ -16,11 +16,11 @@ namespace pmrheap {
 /// around each call, so a resource that is not thread-safe (an arena, a fixed buffer,
 /// std::pmr::unsynchronized_pool_resource) can be shared. `Mutex` needs lock() and unlock():
 /// std::mutex, std::recursive_mutex, a spin lock of your own.
-/// - resize and remap go through pmrheap::resize / pmrheap::remap, so a std upstream only
-///   "resizes" to the same size.
-/// - Zero-byte requests get the shared contract's empty block and never reach the upstream.
-/// **Fails**: as the upstream: allocate passes on what the upstream throws (a size whose rounding
-/// overflows is pmrheap::out_of_memory before the upstream sees it); try_allocate returns nullptr,
+/// - Forwarding, screening and a null upstream as forwarding_resource: a request that cannot be
+///   an object never reaches the upstream; resize and remap go through pmrheap::resize /
+///   pmrheap::remap, so a std upstream only "resizes" to the same size.
+/// **Fails**: as the upstream: allocate passes on what the upstream throws (a size that cannot be
+/// an object is pmrheap::out_of_memory before the lock is taken); try_allocate returns nullptr,
 /// resize false, remap nullptr.
 /// **Cost**: one lock and unlock per call (about 5 ns uncontended on x86-64 Linux) plus the
 /// upstream's work; every call is serialised, so heavy multi-threaded use wants a per-thread
@@ -28,46 +28,45 @@ namespace pmrheap {
 /// **Thread safety**: safe, as long as nothing uses the upstream directly meanwhile (lock mutex()
 /// first if something must).
 template <class Mutex = std::mutex>
-class synchronized_resource final : public resource {
+class synchronized_resource final : public forwarding_resource {
  public:
-  /// A null `upstream` means std::pmr::get_default_resource().
-  explicit synchronized_resource(std::pmr::memory_resource* upstream = std::pmr::get_default_resource()) noexcept
-      : upstream_(upstream != nullptr ? upstream : std::pmr::get_default_resource()) {}
+  /// Over std::pmr::get_default_resource() (read now).
+  synchronized_resource() noexcept : synchronized_resource(std::pmr::get_default_resource()) {}
+  /// Over `upstream`; null is std::pmr::null_memory_resource() (forwarding_resource).
+  explicit synchronized_resource(std::pmr::memory_resource* upstream) noexcept : forwarding_resource(upstream) {}
   synchronized_resource(const synchronized_resource&) = delete;
   synchronized_resource& operator=(const synchronized_resource&) = delete;
   ~synchronized_resource() override = default;
 
-  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
   /// The lock every call takes.
   [[nodiscard]] Mutex& mutex() noexcept { return mutex_; }
 
  private:
+  // Screened before the lock: a request that fails by the contract need not wait for it.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    std::size_t rounded = 0;
-    if (bytes == 0 || !detail::is_pow2(alignment) || !detail::align_up_checked(bytes, alignment, rounded))
-      return resource::do_allocate(bytes, alignment);  // the contract's answers
+    if (!forwardable(bytes, alignment)) [[unlikely]]
+      return forward_allocate(bytes, alignment);
     std::lock_guard<Mutex> lock(mutex_);
-    return upstream_->allocate(bytes, alignment);  // what the upstream throws reaches the caller
+    return forward_allocate(bytes, alignment);  // what the upstream throws reaches the caller
   }
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override {
     std::lock_guard<Mutex> lock(mutex_);
-    return pmrheap::try_allocate(*upstream_, bytes, alignment);
+    return forward_try_allocate(bytes, alignment);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     if (bytes == 0) return;  // the empty block never came from the upstream
     std::lock_guard<Mutex> lock(mutex_);
-    upstream_->deallocate(p, bytes, alignment);
+    forward_deallocate(p, bytes, alignment);
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override {
     std::lock_guard<Mutex> lock(mutex_);
-    return pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment);
+    return forward_resize(p, old_bytes, new_bytes, alignment);
   }
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override {
     std::lock_guard<Mutex> lock(mutex_);
-    return pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+    return forward_remap(p, old_bytes, new_bytes, alignment);
   }
 
-  std::pmr::memory_resource* upstream_;
   Mutex mutex_;
 };
 

@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <exception>
 
+#include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing/failing_resource.hpp"
 #include "pmrheap/testing/validating_resource.hpp"
-#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap::testing {
 namespace {

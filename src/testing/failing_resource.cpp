@@ -9,13 +9,6 @@ namespace {
 // Frames to drop from an induced failure's trace: the helper that captures it and the do_* hook.
 constexpr std::size_t own_frames = 2;
 
-// Requests whose rounding overflows never reach a std upstream (libstdc++'s new_delete_resource
-// wraps them; see docs/design.md).
-bool fits(std::size_t bytes, std::size_t alignment) noexcept {
-  std::size_t rounded = 0;
-  return detail::align_up_checked(bytes, alignment, rounded);
-}
-
 }  // namespace
 
 failing_resource::~failing_resource() = default;
@@ -55,25 +48,24 @@ void failing_resource::count_resize(std::size_t old_bytes, std::size_t new_bytes
 
 void* failing_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   // Zero bytes and bad alignments get the shared contract's answers without counting.
-  if (bytes == 0 || !detail::is_pow2(alignment)) return resource::do_allocate(bytes, alignment);
+  if (bytes == 0 || !detail::is_pow2(alignment)) return forward_allocate(bytes, alignment);
   if (fail_allocation()) throw out_of_memory(bytes, alignment);
-  if (!fits(bytes, alignment)) throw out_of_memory(bytes, alignment);
   // allocate, not try_allocate: whatever the upstream throws reaches the code under test unchanged.
-  void* const p = upstream_->allocate(bytes, alignment);
+  void* const p = forward_allocate(bytes, alignment);
   count_allocation(bytes);
   return p;
 }
 
 void* failing_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
   if (fail_allocation()) return nullptr;
-  void* const p = pmrheap::try_allocate(*upstream_, bytes, alignment);
+  void* const p = forward_try_allocate(bytes, alignment);
   if (p != nullptr) count_allocation(bytes);
   return p;
 }
 
 void failing_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
   if (bytes == 0) return;  // The empty block never came from the upstream.
-  upstream_->deallocate(p, bytes, alignment);
+  forward_deallocate(p, bytes, alignment);
   ++deallocations_;
   freed_bytes_ += bytes;
 }
@@ -81,7 +73,7 @@ void failing_resource::do_deallocate(void* p, std::size_t bytes, std::size_t ali
 bool failing_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                  std::size_t alignment) noexcept {
   if (fail_resize()) return false;
-  if (!pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment)) return false;
+  if (!forward_resize(p, old_bytes, new_bytes, alignment)) return false;
   count_resize(old_bytes, new_bytes);
   return true;
 }
@@ -89,7 +81,7 @@ bool failing_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new
 void* failing_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                  std::size_t alignment) noexcept {
   if (fail_resize()) return nullptr;
-  void* const q = pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+  void* const q = forward_remap(p, old_bytes, new_bytes, alignment);
   if (q != nullptr) count_resize(old_bytes, new_bytes);
   return q;
 }

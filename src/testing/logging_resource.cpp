@@ -26,14 +26,10 @@ std::string line(fmt::format_string<Args...> format, Args&&... args) noexcept {
 }  // namespace
 
 logging_resource::logging_resource(std::pmr::memory_resource* upstream, std::FILE* out, log_filter filter) noexcept
-    : upstream_(upstream != nullptr ? upstream : std::pmr::get_default_resource()),
-      out_(out != nullptr ? out : stderr),
-      filter_(filter) {}
+    : forwarding_resource(upstream), out_(out != nullptr ? out : stderr), filter_(filter) {}
 
 logging_resource::logging_resource(std::pmr::memory_resource* upstream, sink callback, log_filter filter)
-    : upstream_(upstream != nullptr ? upstream : std::pmr::get_default_resource()),
-      sink_(std::move(callback)),
-      filter_(filter) {}
+    : forwarding_resource(upstream), sink_(std::move(callback)), filter_(filter) {}
 
 logging_resource::~logging_resource() = default;
 
@@ -56,11 +52,7 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   if (bytes == 0 && detail::is_pow2(alignment)) return detail::empty_block(alignment);
   void* p = nullptr;
   try {
-    std::size_t rounded = 0;
-    // A bad alignment or an overflowing size never reaches a std upstream (undefined there).
-    if (!detail::is_pow2(alignment) || !detail::align_up_checked(bytes, alignment, rounded))
-      throw_allocation_failure(bytes, alignment);
-    p = upstream_->allocate(bytes, alignment);
+    p = forward_allocate(bytes, alignment);
   } catch (const std::bad_alloc&) {
     emit(true, line("allocate {} bytes, alignment {} -> failed", bytes, alignment));
     throw;
@@ -73,7 +65,7 @@ void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void* logging_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
-  void* const p = pmrheap::try_allocate(*upstream_, bytes, alignment);
+  void* const p = forward_try_allocate(bytes, alignment);
   if (p == nullptr) {
     emit(true, line("try_allocate {} bytes, alignment {} -> failed", bytes, alignment));
   } else if (filter_ == log_filter::all) {
@@ -84,13 +76,13 @@ void* logging_resource::do_try_allocate(std::size_t bytes, std::size_t alignment
 
 void logging_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
   if (bytes == 0) return;  // the empty block never came from the upstream
-  upstream_->deallocate(p, bytes, alignment);
+  forward_deallocate(p, bytes, alignment);
   if (filter_ == log_filter::all) emit(false, line("deallocate {} {} bytes, alignment {}", p, bytes, alignment));
 }
 
 bool logging_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                  std::size_t alignment) noexcept {
-  const bool ok = pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment);
+  const bool ok = forward_resize(p, old_bytes, new_bytes, alignment);
   if (!ok || filter_ == log_filter::all)
     emit(!ok, line("resize {} {} -> {} bytes, alignment {} -> {}", p, old_bytes, new_bytes, alignment,
                    ok ? "ok" : "failed"));
@@ -99,7 +91,7 @@ bool logging_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new
 
 void* logging_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                  std::size_t alignment) noexcept {
-  void* const q = pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+  void* const q = forward_remap(p, old_bytes, new_bytes, alignment);
   if (q == nullptr) {
     emit(true, line("remap {} {} -> {} bytes, alignment {} -> failed", p, old_bytes, new_bytes, alignment));
   } else if (filter_ == log_filter::all) {

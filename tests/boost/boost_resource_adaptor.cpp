@@ -11,6 +11,7 @@
 #include <boost/container/pmr/string.hpp>
 #include <boost/container/pmr/vector.hpp>
 
+#include <limits>
 #include <memory_resource>
 #include <new>
 #include <stdexcept>
@@ -86,8 +87,17 @@ TEST_CASE("boost_resource_adaptor: bad input is refused before it reaches the up
   // new_delete_resource itself would wrap these and return a block (docs/design.md).
   CHECK_THROWS_AS(static_cast<void>(adaptor.allocate(pmrheap::detail::size_max, 8)), pmrheap::out_of_memory);
   CHECK_THROWS_AS(static_cast<void>(adaptor.allocate(pmrheap::detail::size_max - 15, 64)), pmrheap::out_of_memory);
+  // Above PTRDIFF_MAX: no object can be that large; ASan's operator new would abort on it.
+  constexpr auto ptrdiff_max = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  CHECK_THROWS_AS(static_cast<void>(adaptor.allocate(ptrdiff_max + 1, 8)), pmrheap::out_of_memory);
+  CHECK_THROWS_AS(static_cast<void>(adaptor.allocate(pmrheap::detail::size_max - 4095, 8)), pmrheap::out_of_memory);
   CHECK(counting.calls() == 0);
-  CHECK_THROWS_AS(boost_resource_adaptor(static_cast<std::pmr::memory_resource*>(nullptr)), std::invalid_argument);
+}
+
+TEST_CASE("boost_resource_adaptor: a null upstream refuses every request, as forwarding_resource's") {
+  boost_resource_adaptor adaptor(static_cast<std::pmr::memory_resource*>(nullptr));
+  CHECK(adaptor.upstream_resource() == std::pmr::null_memory_resource());
+  CHECK_THROWS_AS(static_cast<void>(adaptor.allocate(16, 8)), std::bad_alloc);
 }
 
 TEST_CASE("boost_resource_adaptor: the upstream's own failure comes through; default upstream") {

@@ -20,14 +20,15 @@
 #include "pmrheap/arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/testing/debug_resource.hpp"
-#include "pmrheap/testing/failing_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
-#include "pmrheap/testing/logging_resource.hpp"
+#include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 #include "pmrheap/testing.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
+#include "pmrheap/testing/failing_resource.hpp"
+#include "pmrheap/testing/logging_resource.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 
 namespace pmrheap::test {
@@ -208,6 +209,47 @@ inline const std::vector<resource_entry>& all_resources() {
       {"synchronized_resource(arena_resource(c_resource))", held<d::synchronized_arena>, true, true,
        d::release_synchronized_arena},
       {"logging_resource(c_resource, callback)", held<d::logging>, true, true},
+  };
+  return entries;
+}
+
+/// A resource that forwards to an upstream it is given (forwarding_resource and the resources
+/// built on it), made fresh over `upstream` (null included). tests/forwarding_resource.cpp holds
+/// every one to the screening and null-upstream rules of docs/resources/forwarding_resource.md.
+struct forwarding_entry {
+  std::string_view name;
+  std::shared_ptr<pmrheap::resource> (*over)(std::pmr::memory_resource* upstream);
+};
+
+namespace catalog_detail {
+template <class R>
+std::shared_ptr<pmrheap::resource> make_over(std::pmr::memory_resource* upstream) {
+  return std::make_shared<R>(upstream);
+}
+// A buffer too small for the requests the test makes, so each one reaches the fallback.
+struct small_buffer_first {
+  explicit small_buffer_first(std::pmr::memory_resource* upstream) : top(buffer, upstream) {}
+  alignas(64) std::byte buffer[256];
+  pmrheap::buffer_first_resource top;
+};
+inline std::shared_ptr<pmrheap::resource> buffer_first_over(std::pmr::memory_resource* upstream) {
+  auto h = std::make_shared<small_buffer_first>(upstream);
+  return {h, &h->top};
+}
+inline std::shared_ptr<pmrheap::resource> logging_over(std::pmr::memory_resource* upstream) {
+  return std::make_shared<pmrheap::logging_resource>(upstream, [](std::string_view) {});
+}
+}  // namespace catalog_detail
+
+/// Every forwarding configuration, in the order the tests report them.
+inline const std::vector<forwarding_entry>& forwarding_resources() {
+  namespace d = catalog_detail;
+  static const std::vector<forwarding_entry> entries = {
+      {"synchronized_resource<>", d::make_over<pmrheap::synchronized_resource<>>},
+      {"buffer_first_resource(256 B)", d::buffer_first_over},
+      {"stack_fallback_resource<256>", d::make_over<pmrheap::stack_fallback_resource<256>>},
+      {"failing_resource", d::make_over<pmrheap::failing_resource>},
+      {"logging_resource(callback)", d::logging_over},
   };
   return entries;
 }

@@ -20,27 +20,28 @@ namespace pmrheap {
 /// to a std::pmr::memory_resource: `boost::container::pmr::vector<int> v(&adaptor)` allocates from
 /// the std resource behind it. Boost's pmr allocator is a version-1 allocator, so containers on it
 /// never grow in place; for that use resizable_allocator (docs/growth.md).
+/// Boost's memory_resource is not a pmrheap::resource, so this is not a forwarding_resource, but it
+/// follows the same rules: a null upstream is std::pmr::null_memory_resource(), and a request is
+/// screened once before the upstream sees it.
 /// **Fails**: allocate throws std::invalid_argument for an alignment that is not a power of two
-/// and pmrheap::out_of_memory for a size whose rounding overflows, without calling the upstream
-/// (std resources would wrap or misbehave); otherwise whatever the upstream throws.
+/// and pmrheap::out_of_memory for a size that cannot be an object (rounded up above PTRDIFF_MAX),
+/// without calling the upstream (std resources would wrap or misbehave); otherwise whatever the
+/// upstream throws.
 /// **Thread safety**: as the upstream.
 class boost_resource_adaptor final : public boost::container::pmr::memory_resource {
  public:
-  /// Over `upstream` (default: std::pmr::get_default_resource()).
-  /// **Fails**: throws std::invalid_argument when `upstream` is null.
-  explicit boost_resource_adaptor(std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
-      : upstream_(upstream) {
-    if (upstream == nullptr) throw std::invalid_argument("pmrheap::boost_resource_adaptor: null upstream");
-  }
+  /// Over std::pmr::get_default_resource() (read now).
+  boost_resource_adaptor() noexcept : boost_resource_adaptor(std::pmr::get_default_resource()) {}
+  /// Over `upstream`; null is std::pmr::null_memory_resource(), which refuses every request.
+  explicit boost_resource_adaptor(std::pmr::memory_resource* upstream) noexcept
+      : upstream_(upstream != nullptr ? upstream : std::pmr::null_memory_resource()) {}
 
   /// The std resource every call goes to.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    std::size_t rounded = 0;
-    if (!detail::is_pow2(alignment) || !detail::align_up_checked(bytes, alignment, rounded))
-      throw_allocation_failure(bytes, alignment);
+    if (!detail::fits_in_object(bytes, alignment)) throw_allocation_failure(bytes, alignment);
     return upstream_->allocate(bytes, alignment);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {

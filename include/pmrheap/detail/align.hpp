@@ -33,6 +33,14 @@ inline constexpr std::size_t size_max = std::numeric_limits<std::size_t>::max();
   return true;
 }
 
+/// True when `alignment` is a power of two and `n` rounded up to it is at most PTRDIFF_MAX, the
+/// largest object C++ can index. The one screening rule for requests bound for a resource that
+/// does not screen them itself (forwarding_resource, the free functions of resource.hpp).
+[[nodiscard]] constexpr bool fits_in_object(std::size_t n, std::size_t alignment) noexcept {
+  constexpr auto limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  return is_pow2(alignment) && n <= limit - (alignment - 1);
+}
+
 /// `a + b` into `out`; false on overflow.
 [[nodiscard]] constexpr bool checked_add(std::size_t a, std::size_t b, std::size_t& out) noexcept {
   if (a > size_max - b) return false;

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <memory_resource>
 
-#include "pmrheap/resource.hpp"
+#include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
 
 namespace pmrheap {
@@ -21,24 +21,24 @@ namespace pmrheap {
 /// - Zero-byte allocations never reach the counters (they own no memory; see the contract).
 /// - The first induced allocation failure and the first induced resize failure each record a
 ///   stack_trace, so a report can say where the code under test was when it failed.
-/// - Resize/remap go through pmrheap::resize / pmrheap::remap on the upstream, so a std upstream
-///   only "resizes" to the same size.
+/// - Forwarding, screening and a null upstream as forwarding_resource: a size that cannot be an
+///   object fails (uncounted) before the upstream sees it; resize/remap go through
+///   pmrheap::resize / pmrheap::remap, so a std upstream only "resizes" to the same size.
 /// **Fails**: allocate throws pmrheap::out_of_memory on an induced failure and passes on what the
 /// upstream throws; try_allocate returns nullptr; resize false; remap nullptr.
 /// **Thread safety**: none; wrap it in a synchronized_resource to share it.
-class PMRHEAP_TESTING_API failing_resource final : public resource {
+class PMRHEAP_TESTING_API failing_resource final : public forwarding_resource {
  public:
   /// An index that is never reached: nothing fails.
   static constexpr std::size_t never = SIZE_MAX;
 
   explicit failing_resource(std::pmr::memory_resource* upstream = std::pmr::get_default_resource(),
                             std::size_t fail_index = never, std::size_t resize_fail_index = never) noexcept
-      : upstream_(upstream), fail_index_(fail_index), resize_fail_index_(resize_fail_index) {}
+      : forwarding_resource(upstream), fail_index_(fail_index), resize_fail_index_(resize_fail_index) {}
   failing_resource(const failing_resource&) = delete;
   failing_resource& operator=(const failing_resource&) = delete;
   ~failing_resource() override;
 
-  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
   [[nodiscard]] std::size_t fail_index() const noexcept { return fail_index_; }
   [[nodiscard]] std::size_t resize_fail_index() const noexcept { return resize_fail_index_; }
 
@@ -79,7 +79,6 @@ class PMRHEAP_TESTING_API failing_resource final : public resource {
   void count_allocation(std::size_t bytes) noexcept;
   void count_resize(std::size_t old_bytes, std::size_t new_bytes) noexcept;
 
-  std::pmr::memory_resource* upstream_;
   std::size_t fail_index_;
   std::size_t resize_fail_index_;
   std::size_t allocations_ = 0;

@@ -10,7 +10,7 @@
 #include <memory_resource>
 #include <string_view>
 
-#include "pmrheap/resource.hpp"
+#include "pmrheap/forwarding_resource.hpp"
 
 namespace pmrheap {
 
@@ -34,17 +34,17 @@ enum class log_filter {
 /// A failed allocate that throws something other than std::bad_alloc ends in "-> failed: " and the
 /// exception's message (a bad alignment, say); the exception is passed on either way. Zero-byte
 /// requests get the shared contract's empty block and are neither forwarded nor logged.
-/// **Fails**: as the upstream (resize/remap through pmrheap::resize / pmrheap::remap).
+/// **Fails**: as the upstream; forwarding, screening and a null upstream as forwarding_resource.
 /// **Cost**: a formatted line and a write per call.
 /// **Thread safety**: as the upstream and the sink. A FILE line is written with one fwrite, so
 /// lines from several threads do not mix; a callback must be safe to call from several threads if
 /// the resource is shared.
-class PMRHEAP_TESTING_API logging_resource final : public resource {
+class PMRHEAP_TESTING_API logging_resource final : public forwarding_resource {
  public:
   using sink = std::function<void(std::string_view line)>;
 
-  /// Writes to `out` (stderr by default). A null `upstream` means std::pmr::get_default_resource();
-  /// a null `out` means stderr.
+  /// Writes to `out` (stderr by default). A null `upstream` is std::pmr::null_memory_resource()
+  /// (forwarding_resource); a null `out` means stderr.
   explicit logging_resource(std::pmr::memory_resource* upstream, std::FILE* out = stderr,
                             log_filter filter = log_filter::all) noexcept;
   /// Hands each line to `callback`.
@@ -53,7 +53,6 @@ class PMRHEAP_TESTING_API logging_resource final : public resource {
   logging_resource& operator=(const logging_resource&) = delete;
   ~logging_resource() override;
 
-  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
   [[nodiscard]] log_filter filter() const noexcept { return filter_; }
 
  private:
@@ -65,7 +64,6 @@ class PMRHEAP_TESTING_API logging_resource final : public resource {
 
   void emit(bool failed, std::string_view text) noexcept;
 
-  std::pmr::memory_resource* upstream_;
   std::FILE* out_ = nullptr;
   sink sink_;
   log_filter filter_;
