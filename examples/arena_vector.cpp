@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Shows std::pmr containers on an arena_resource that is reset between rounds: after the first round
-// the arena serves everything from the capacity it kept. Explained in docs/resources.md#arena_resource.
+// the arena serves everything from the capacity it kept. Explained in docs/resources/arena_resource.md.
 #include <fmt/format.h>
 
 #include <cstddef>

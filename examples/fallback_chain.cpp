@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Shows a chain stack_fallback_resource -> arena_resource -> page_resource and which layer served
-// each request; explained in docs/resources.md#stack_fallback_resource.
+// each request; explained in docs/resources/stack_fallback_resource.md.
 #include <fmt/format.h>
 
 #include <cstddef>

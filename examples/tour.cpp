@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The pmrheap tour: what each resource does, in a few lines each. `./scripts/demo` runs it.
-// Each section is explained in docs/resources.md.
+// Each section is explained in docs/index.md.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -205,5 +205,5 @@ int main() {
   fallback_chain_section();
   virtual_arena_section();
   testing_section();
-  fmt::print("\nEverything above is explained in docs/resources.md.\n");
+  fmt::print("\nEverything above is explained in docs/index.md.\n");
 }

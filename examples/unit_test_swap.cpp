@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Shows memory resources swapped in unit tests: a debug_resource as the default resource catching a
 // leak, check_all_allocation_failures catching a swallowed std::bad_alloc, and failing_resource
-// driving an error path. A doctest program with its own main; explained in docs/testing.md.
+// driving an error path. A doctest program with its own main; explained in docs/testing/.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 

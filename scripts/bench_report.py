@@ -103,7 +103,7 @@ LIMITS = {
         f"{r('pages/page_resource/1048576', 'pages/mmap_hinted/1048576')} of that. A pair is a 3-5 us system-call "
         f"round trip here, and a profile of page_resource's pairs (perf, cpu-clock) is all kernel time: the VMA "
         f"tree, page-table teardown, the TLB flush. What differs is where the mapping lands (the hint keeps freed "
-        f"addresses from coming straight back, docs/design.md#the-platform-layer), not work done by pmrheap."),
+        f"addresses from coming straight back, docs/platform/pages.md), not work done by pmrheap."),
     "pages/page_resource/16777216": lambda r: (
         f"as for 1 MiB: hinted raw mmap {r('pages/mmap_hinted/16777216', 'pages/mmap/16777216')} of unhinted, "
         f"page_resource {r('pages/page_resource/16777216', 'pages/mmap_hinted/16777216')} of hinted."),

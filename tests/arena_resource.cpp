@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/arena_resource.hpp (docs/resources.md#arena_resource).
+// Tests include/pmrheap/arena_resource.hpp (docs/resources/arena_resource.md).
 #include "pmrheap/arena_resource.hpp"
 
 #include <doctest/doctest.h>

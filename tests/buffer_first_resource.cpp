@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/buffer_first_resource.hpp (docs/resources.md#buffer_first_resource).
+// Tests include/pmrheap/buffer_first_resource.hpp (docs/resources/buffer_first_resource.md).
 #include "pmrheap/buffer_first_resource.hpp"
 
 #include <doctest/doctest.h>

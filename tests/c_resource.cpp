@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/c_resource.hpp (docs/resources.md#c_resource).
+// Tests include/pmrheap/c_resource.hpp (docs/resources/c_resource.md).
 #include "pmrheap/c_resource.hpp"
 
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/fixed_buffer_resource.hpp (docs/resources.md#fixed_buffer_resource,
-// #concurrent_fixed_buffer_resource). Rules both resources share are template test cases over both.
+// Tests include/pmrheap/fixed_buffer_resource.hpp (docs/resources/fixed_buffer_resource.md, both
+// resources). Rules both resources share are template test cases over both.
 #include "pmrheap/fixed_buffer_resource.hpp"
 
 #include <doctest/doctest.h>
@@ -178,8 +178,9 @@ TEST_CASE_TEMPLATE("fixed buffers: used() and capacity()", R, FIXED_BUFFER_RESOU
   CHECK(none.allocate(0, 8) != nullptr);
 }
 
-// Resize rules of spec §5: the last block grows within the buffer and shrinks reclaiming bytes;
-// any other block shrinks (true, nothing reclaimed) and never grows. remap never moves.
+// Resize rules of Zig's FixedBufferAllocator (0.15.0): the last block grows within the buffer and
+// shrinks reclaiming bytes; any other block shrinks (true, nothing reclaimed) and never grows.
+// remap never moves.
 TEST_CASE_TEMPLATE("fixed buffers: the last block grows and shrinks in place; others only shrink", R,
                    FIXED_BUFFER_RESOURCES) {
   alignas(16) std::byte buffer[64];

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/page_resource.hpp (docs/resources.md#page_resource).
+// Tests include/pmrheap/page_resource.hpp (docs/resources/page_resource.md).
 #include "pmrheap/page_resource.hpp"
 
 #include <doctest/doctest.h>

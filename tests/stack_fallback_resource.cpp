@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/stack_fallback_resource.hpp (docs/resources.md#stack_fallback_resource).
+// Tests include/pmrheap/stack_fallback_resource.hpp (docs/resources/stack_fallback_resource.md).
 // The routing rules are buffer_first_resource's and tested there; this file tests what the
 // template adds: the inline buffer, the constructors, and the absence of a resetting get().
 #include "pmrheap/stack_fallback_resource.hpp"
@@ -36,7 +36,7 @@ constexpr bool has_get = requires(T& r) {
 
 }  // namespace
 
-// Zig's footgun (spec §6.1, §18): a get() that re-initialised the buffer on every call.
+// Zig's footgun (ziglang/zig#16344): a get() that re-initialised the buffer on every call.
 static_assert(!has_get<stack_fallback_resource<64>>, "stack_fallback_resource must not have a resetting get()");
 static_assert(!std::is_copy_constructible_v<stack_fallback_resource<64>>);
 static_assert(!std::is_copy_assignable_v<stack_fallback_resource<64>>);

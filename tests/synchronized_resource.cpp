@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/synchronized_resource.hpp (docs/resources.md#synchronized_resource): every
+// Tests include/pmrheap/synchronized_resource.hpp (docs/resources/synchronized_resource.md): every
 // operation reaches the upstream with the lock held, and a resource that is not thread-safe
 // survives several threads behind it.
 #include "pmrheap/synchronized_resource.hpp"

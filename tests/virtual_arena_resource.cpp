@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/virtual_arena_resource.hpp (docs/resources.md#virtual_arena_resource).
+// Tests include/pmrheap/virtual_arena_resource.hpp (docs/resources/virtual_arena_resource.md).
 #include "pmrheap/virtual_arena_resource.hpp"
 
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/boost/boost_resource_adaptor.hpp (docs/resources.md#boost_resource_adaptor).
+// Tests include/pmrheap/boost/boost_resource_adaptor.hpp (docs/boost/boost_resource_adaptor.md).
 // The adaptor is a Boost resource, not a std one, so the std conformance kit does not apply to it;
 // the resources behind it pass it in their own tests.
 #include "pmrheap/boost/boost_resource_adaptor.hpp"

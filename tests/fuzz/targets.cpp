@@ -40,7 +40,7 @@ std::uintptr_t end_of(const block& b) noexcept { return address(b.p) + b.bytes; 
 
 // ---- c_resource and page_resource ------------------------------------------------------------
 
-// c_resource (docs/resources.md#c_resource): the C heap never refuses a block of at most 2 MiB
+// c_resource (docs/resources/c_resource.md): the C heap never refuses a block of at most 2 MiB
 // here; shrinking is always in place; growth of a malloc-strategy block always succeeds by
 // realloc; an over-aligned block is never moved (realloc could lose the alignment).
 struct c_rules {
@@ -71,7 +71,7 @@ class c_model final : public model {
   }
 };
 
-// page_resource (docs/resources.md#page_resource): whole zeroed pages; the same page count always
+// page_resource (docs/resources/page_resource.md): whole zeroed pages; the same page count always
 // resizes; blocks aligned above a page never change their page count; shrinking across pages
 // works; growth across pages only by remap, and only where mremap exists (Linux).
 class page_model final : public model {
@@ -105,7 +105,7 @@ class page_model final : public model {
 
 // ---- fixed buffers ------------------------------------------------------------------------------
 
-// The bump rules of fixed_buffer_resource (docs/resources.md#fixed_buffer_resource), exactly: a
+// The bump rules of fixed_buffer_resource (docs/resources/fixed_buffer_resource.md), exactly: a
 // block goes at the first address aligned as asked after the used bytes, and fails exactly when it
 // does not fit; only the last block (ending at used()) is reclaimed by deallocate and shrinking,
 // and only it grows, within the buffer. Shared by the two fixed buffers and buffer_first.
@@ -239,7 +239,7 @@ subject make_fixed(const std::uint8_t* setup) {
 
 // ---- buffer_first_resource and stack_fallback_resource ----------------------------------------
 
-// Buffer first, c_resource behind it (docs/resources.md#buffer_first_resource): a block goes to the
+// Buffer first, c_resource behind it (docs/resources/buffer_first_resource.md): a block goes to the
 // buffer exactly when the bump rules fit it, else to the fallback, which never refuses here; owns()
 // routes every later call, so buffer blocks follow the bump rules and fallback blocks c_resource's;
 // no resize or remap moves a block from one to the other.
@@ -327,7 +327,7 @@ subject make_stack_fallback(const std::uint8_t*) {
 
 // ---- arenas -------------------------------------------------------------------------------------
 
-// arena_resource (docs/resources.md#arena_resource). Its node sizes and in-place node growth depend
+// arena_resource (docs/resources/arena_resource.md). Its node sizes and in-place node growth depend
 // on the upstream, so the model does not predict where a new node goes; it keeps every hypothesis
 // about the bump cursor that the observations leave open, and capacity() tells it whether an
 // allocation took new memory:
@@ -535,7 +535,7 @@ subject make_synchronized_arena(const std::uint8_t* setup) {
       {h, &h->top}, std::make_unique<arena_model>(h->arena), pmrheap::test::catalog_detail::release_synchronized_arena};
 }
 
-// virtual_arena_resource (docs/resources.md#virtual_arena_resource), exactly: one cursor in one
+// virtual_arena_resource (docs/resources/virtual_arena_resource.md), exactly: one cursor in one
 // reservation; a block goes at the next aligned address and fails exactly when it passes the
 // reservation; the last block grows and shrinks in place, others only shrink; commits run ahead in
 // whole steps from the start; memory never handed out since the last decommit reads as zero;

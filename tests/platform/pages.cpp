@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/platform/pages.hpp (docs/design.md, "The platform layer").
+// Tests include/pmrheap/platform/pages.hpp (docs/platform/pages.md).
 #include "pmrheap/platform/pages.hpp"
 
 #include <doctest/doctest.h>

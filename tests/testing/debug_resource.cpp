@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/testing/debug_resource.hpp (docs/testing.md#debug_resource): every error kind
+// Tests include/pmrheap/testing/debug_resource.hpp (docs/testing/debug_resource.md): every error kind
 // triggered on purpose and its report checked, the fills and the quarantine, the memory limit,
 // statistics, verbose logging, threads, and the abort without a handler (in a child process).
 #include "pmrheap/testing/debug_resource.hpp"

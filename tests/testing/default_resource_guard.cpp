@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/testing/default_resource_guard.hpp (docs/testing.md#default_resource_guard): the
+// Tests include/pmrheap/testing/default_resource_guard.hpp (docs/testing/default_resource_guard.md): the
 // swap, the restore, nesting, and a debug_resource installed as the default catching a leak.
 #include "pmrheap/testing/default_resource_guard.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/testing/failing_resource.hpp (docs/testing.md#failing_resource): sticky failure at
+// Tests include/pmrheap/testing/failing_resource.hpp (docs/testing/failing_resource.md): sticky failure at
 // fail_index and resize_fail_index, counters that failed calls leave alone, the induced failure's
 // stack trace.
 #include "pmrheap/testing/failing_resource.hpp"

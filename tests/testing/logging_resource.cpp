@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/testing/logging_resource.hpp (docs/resources.md#logging_resource): the exact lines
-// for Zig's 10-byte buffer scenario (spec §13), failures-only filtering, FILE and callback sinks.
+// Tests include/pmrheap/testing/logging_resource.hpp (docs/testing/logging_resource.md): the exact
+// lines for Zig's 10-byte buffer scenario (Zig 0.13.0's logging_allocator.zig), failures-only
+// filtering, FILE and callback sinks.
 #include "pmrheap/testing/logging_resource.hpp"
 
 #include <doctest/doctest.h>
@@ -84,7 +85,8 @@ TEST_CASE("logging_resource: bad input") {
   CHECK_THROWS_AS(static_cast<void>(over_std.allocate(pmrheap::detail::size_max, 8)), std::bad_alloc);
 }
 
-// Zig's test (spec §13): a 10-byte buffer; allocate 10, shrink to 5, fail to grow to 20, free 5.
+// Zig's test (lib/std/heap/logging_allocator.zig, 0.13.0): a 10-byte buffer; allocate 10, shrink
+// to 5, fail to grow to 20, free 5.
 TEST_CASE("logging_resource: the 10-byte buffer scenario, line by line") {
   ten_byte_buffer buffer;
   lines out;

@@ -91,9 +91,10 @@ PMRHEAP_API void unmap(void* p, std::size_t bytes) noexcept;
 [[nodiscard]] PMRHEAP_API bool commit(void* p, std::size_t bytes) noexcept;
 
 /// Gives the pages [p, p + bytes) back to the OS and makes them inaccessible again; the range stays
-/// reserved and can be committed again (it then reads as zero). POSIX: a fresh PROT_NONE mapping
-/// over the range (mmap with MAP_FIXED), which drops the pages and any commit charge in one call;
-/// Windows: VirtualFree(MEM_DECOMMIT).
+/// reserved and can be committed again (it then reads as zero). Linux: mprotect(PROT_NONE), then
+/// madvise(MADV_DONTNEED) to drop the pages (neither call can leave a hole in the reservation);
+/// other POSIX systems, which do not promise zero pages after MADV_DONTNEED: a fresh PROT_NONE
+/// mapping over the range (mmap with MAP_FIXED); Windows: VirtualFree(MEM_DECOMMIT).
 /// **Returns**: true on success; false, nothing changed, on the same bad input as commit().
 /// **Requires**: the range lies inside one reservation from reserve().
 [[nodiscard]] PMRHEAP_API bool decommit(void* p, std::size_t bytes) noexcept;

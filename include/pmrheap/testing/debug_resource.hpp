@@ -72,7 +72,7 @@ struct debug_options {
   bool verbose_log = false;
   /// A mutex around every operation. Off (Zig's `thread_safe = false`), the resource serves one
   /// thread at a time and each allocate + deallocate pair skips a lock and an unlock (about a third
-  /// of the cost with traces off: docs/testing.md#debug_resource).
+  /// of the cost with traces off: docs/testing/debug_resource.md).
   bool thread_safe = true;
   /// Called for every problem found. Without it, the report goes to stderr and the process aborts.
   /// It runs after the resource has made itself consistent and without its lock held (it may call
@@ -270,8 +270,8 @@ class debug_state {
 
 }  // namespace detail
 
-/// Checks every call it forwards to `backing` and reports what is wrong (spec §9 for what Zig's
-/// DebugAllocator catches; the design is pmrheap's):
+/// Checks every call it forwards to `backing` and reports what is wrong (Zig's DebugAllocator,
+/// lib/std/heap/debug_allocator.zig 0.15.0, catches much the same; the design is pmrheap's):
 /// - Every live block is in a table keyed by address, with its size, alignment, allocation number
 ///   and allocation stack trace. deallocate looks the pointer up there, never reads memory around
 ///   it: unknown pointers are invalid frees (with the live block they point into, if any), and
@@ -291,7 +291,7 @@ class debug_state {
 /// stack_trace_frames 0), a table insert and the fills; per deallocate, a stack walk, a lookup, a
 /// canary check and a fill, and once the quarantine is full, the check and release of its oldest
 /// block. Without traces a small allocate + deallocate pair costs a few times the backing's (figures
-/// in docs/testing.md). Bookkeeping, on the global heap: 64 to 128 bytes per live or quarantined
+/// in docs/testing/debug_resource.md). Bookkeeping, on the global heap: 64 to 128 bytes per live or quarantined
 /// block, about 300 more with traces; plus the canary and the quarantined memory. Stack traces are
 /// symbolised only in reports.
 /// **Thread safety**: safe by default; one mutex around every operation, and the backing is only
