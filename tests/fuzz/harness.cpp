@@ -14,6 +14,7 @@
 // reset: op mode size (the size is the limit, passed with every mode).
 #include "harness.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +62,34 @@ totals& counters() {
 std::string& input_name() {
   static std::string name;
   return name;
+}
+
+namespace {
+// Function-local, so a registration in any file's static initialisation finds it constructed.
+std::vector<target>& registry() {
+  static std::vector<target> list;
+  return list;
+}
+}  // namespace
+
+target_registration::target_registration(const target& t) {
+  for (const target& other : registry()) {
+    if (other.name == t.name) {
+      std::fprintf(stderr, "pmrheap fuzz: two targets are called %.*s\n", static_cast<int>(t.name.size()),
+                   t.name.data());
+      std::abort();
+    }
+  }
+  registry().push_back(t);
+}
+
+const std::vector<target>& targets() {
+  static const std::vector<target> sorted = [] {
+    std::vector<target> list = registry();
+    std::sort(list.begin(), list.end(), [](const target& a, const target& b) { return a.name < b.name; });
+    return list;
+  }();
+  return sorted;
 }
 
 const target* find_target(std::string_view name) {

@@ -3,6 +3,25 @@
 // step against the contract and a per-resource shadow model of what the resource promises.
 // Used by the libFuzzer binary (libfuzzer.cpp, meson option `fuzz`) and by the corpus replay
 // that runs in every build (replay.cpp). docs/reliability.md describes the byte format.
+//
+// Adding a fuzz model (one file per resource, no list to edit):
+// 1. tests/fuzz/models/NAME.cpp, NAME the resource's basename (include/pmrheap/NAME.hpp). In it,
+//    inside `namespace pmrheap::fuzz::models { namespace { ... } }`: the model (a class derived
+//    from pmrheap::fuzz::model; shared helpers, c_rules, bump_rules, buffer_storage, are in
+//    models/common.hpp), a `subject make_NAME(const std::uint8_t* setup)` if the target builds its
+//    resource from setup bytes, and one registration per target:
+//      const target_registration NAME_target{{"target", "what it drives", nullptr, make_NAME, 1}};
+//    or, for a configuration of tests/support/resources.hpp, {"target", "catalog name", make<M>}.
+//    A block appended at the end of the old tests/fuzz/targets.cpp moves there as it is: its model
+//    and make function into the file, its targets() entries each into a target_registration.
+// 2. tests/fuzz/meson.build compiles models/NAME.cpp for every resource of the catalog
+//    (`pmrheap_resources` in the top-level meson.build; `'fuzz' : false` for one without a model),
+//    plus the testing kit's models listed there.
+// 3. Seeds: `python3 tests/fuzz/make_seeds.py <target>` writes tests/fuzz/corpus/<target>/ (the
+//    replay test fails for a target without them); then run fuzz_replay (`meson test fuzz_replay`).
+// The registrations run at static initialisation into a function-local registry, so their order
+// across files does not matter; targets() lists them by name. The models are linked whole
+// (link_whole in tests/fuzz/meson.build): nothing references a registration by name.
 #ifndef PMRHEAP_TESTS_FUZZ_HARNESS_HPP
 #define PMRHEAP_TESTS_FUZZ_HARNESS_HPP
 
@@ -105,7 +124,14 @@ struct target {
   std::size_t setup_bytes = 0;
 };
 
-/// Every fuzz target (tests/fuzz/targets.cpp). A new one is one entry there.
+/// Registers `t` as a fuzz target: one namespace-scope object per target in its model file
+/// (tests/fuzz/models/NAME.cpp). Two targets with the same name abort at start-up.
+class target_registration {
+ public:
+  explicit target_registration(const target& t);
+};
+
+/// Every registered fuzz target, by name.
 const std::vector<target>& targets();
 /// The target called `name`, or nullptr.
 const target* find_target(std::string_view name);

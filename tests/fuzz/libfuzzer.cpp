@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The libFuzzer entry points (built with meson option `fuzz`, clang only). The target is chosen by
-// the environment: PMRHEAP_FUZZ_TARGET=<name> (one of tests/fuzz/targets.cpp), or `list` to print
+// the environment: PMRHEAP_FUZZ_TARGET=<name> (one registered in tests/fuzz/models/), or `list` to print
 // the names. ./scripts/fuzz sets it for every target in turn.
 #include <cstdint>
 #include <cstdio>

@@ -3,7 +3,7 @@
 # a handful of short, readable operation sequences per target. libFuzzer grows its own corpus
 # from these in a scratch directory (./scripts/fuzz); only the seeds are committed.
 # Targets that build their resource from setup bytes (SETUPS, as target::setup_bytes in
-# targets.cpp) get each seed behind one of their setups in turn; targets whose model resets
+# tests/fuzz/models/) get each seed behind one of their setups in turn; targets whose model resets
 # (RESETS) get reset seeds too.
 #   python3 tests/fuzz/make_seeds.py [target...]    (default: every directory under corpus/)
 import os
@@ -91,7 +91,7 @@ SEEDS["mixed_1"] = mixed(1)
 SEEDS["mixed_2"] = mixed(2)
 
 
-# Setup bytes per target (targets.cpp says what they mean).
+# Setup bytes per target (the make functions in tests/fuzz/models/ say what they mean).
 FIXED = [[20, 0], [12, 5], [200, 3], [16, 63], [255, 0]]  # 1 MiB, 4 KiB skewed, odd, 64 KiB, null
 SETUPS = {
     "arena_c_resource": [[0], [41], [2]],

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Replays every committed fuzz input through the harness, in every build (no libFuzzer needed):
-// for each target of tests/fuzz/targets.cpp, the seed corpus DIR/corpus/<target>/ and the crashes
-// found so far, DIR/regressions/<target>/. A target without a seed corpus is an error.
+// for each registered target (tests/fuzz/models/), the seed corpus DIR/corpus/<target>/ and the crashes
+// found so far, DIR/regressions/<target>/. A target without a seed corpus is an error, and so is a
+// seed corpus without a target.
 // Usage: fuzz_replay DIR
 #include <fmt/format.h>
 
@@ -51,6 +52,13 @@ int main(int argc, char** argv) {
                after.operations - before.operations);
     if (seeds == 0) {
       fmt::print(stderr, "{}: no seed corpus in {}\n", t.name, (root / "corpus" / std::string(t.name)).string());
+      status = 1;
+    }
+  }
+  // A seed corpus without a target means a model file is no longer built (tests/fuzz/meson.build).
+  for (const auto& entry : fs::directory_iterator(root / "corpus")) {
+    if (entry.is_directory() && pmrheap::fuzz::find_target(entry.path().filename().string()) == nullptr) {
+      fmt::print(stderr, "{}: a seed corpus, but no fuzz target of that name is registered\n", entry.path().string());
       status = 1;
     }
   }
