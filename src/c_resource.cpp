@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// c_resource. The C library differs by platform in two places, kept together at the top: how to
-// allocate over-aligned blocks and how to ask a block's usable size.
+// c_resource. The C library differs by platform in two places, both behind src/platform/c_heap.hpp:
+// how to allocate over-aligned blocks and how to ask a block's usable size.
 //
 // Design notes. The strategy is a function of the alignment alone, so deallocate, resize and remap
 // (which receive the allocation's alignment) always agree with allocate, and malloc-aligned blocks
@@ -18,15 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(_WIN32)
-#  include <malloc.h>
-#elif defined(__APPLE__)
-#  include <malloc/malloc.h>
-#else
-#  include <malloc.h>
-#endif
-
 #include "immortal.hpp"
+#include "platform/c_heap.hpp"
 
 namespace pmrheap {
 namespace {
@@ -42,9 +35,16 @@ strategy strategy_for(std::size_t alignment) noexcept {
 }
 
 // No C heap hands out a block above PTRDIFF_MAX bytes (a pointer difference inside it would
-// overflow; glibc refuses them). Refusing them here keeps such sizes away from C libraries that
-// might wrap them, and from valgrind, which reports them as "fishy" arguments.
-bool fits_any_heap(std::size_t bytes) noexcept { return bytes <= static_cast<std::size_t>(PTRDIFF_MAX); }
+// overflow; glibc refuses them), and an aligned allocator may over-allocate by the alignment (plus
+// a header) and not check that sum: msvcrt's _aligned_malloc(SIZE_MAX, 4096) wraps it and returns
+// a tiny block, ASan's posix_memalign CHECK-fails the process at alignment 2^63 even with
+// allocator_may_return_null=1. So a request reaches the C heap only when its size, its alignment
+// and two pointers fit in PTRDIFF_MAX; the rest are refused here, for every C library (valgrind
+// also reports larger sizes as "fishy" arguments).
+bool fits_any_heap(std::size_t bytes, std::size_t alignment) noexcept {
+  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) - 2 * sizeof(void*);
+  return alignment <= limit && bytes <= limit - alignment;
+}
 
 // C only promises max_align_t alignment for blocks large enough to hold such an object, so tiny
 // requests are padded.
@@ -54,8 +54,7 @@ std::size_t padded(std::size_t bytes) noexcept { return bytes < malloc_alignment
 // power of two, so the first aligned address at least a pointer past it is at most `alignment`
 // bytes in: malloc(bytes + alignment) always has room for the header and the block.
 void* header_allocate(std::size_t bytes, std::size_t alignment) noexcept {
-  std::size_t total = 0;
-  if (!detail::checked_add(bytes, alignment, total)) return nullptr;
+  const std::size_t total = bytes + alignment;  // no overflow: fits_any_heap screened it
   auto* const raw = static_cast<std::byte*>(std::malloc(total));
   if (raw == nullptr) return nullptr;
   std::byte* const block = raw + sizeof(void*) + detail::align_offset(raw + sizeof(void*), alignment);
@@ -69,63 +68,22 @@ std::byte* header_raw(void* block) noexcept {
   return raw;
 }
 
-void* aligned_allocate(std::size_t bytes, std::size_t alignment) noexcept {
-  // Aligned allocators over-allocate by up to the alignment plus a pointer, and not all of them
-  // check that sum: msvcrt's _aligned_malloc(SIZE_MAX, 4096) wraps it and returns a tiny block.
-  // Sizes that cannot hold it are refused here, for every C library.
-  std::size_t total = 0;
-  if (!detail::checked_add(bytes, alignment + 2 * sizeof(void*), total)) return nullptr;
-#if defined(_WIN32)
-  return ::_aligned_malloc(bytes, alignment);
-#else
-  void* p = nullptr;
-  return ::posix_memalign(&p, alignment, bytes) == 0 ? p : nullptr;
-#endif
-}
-
-void aligned_free(void* p) noexcept {
-#if defined(_WIN32)
-  ::_aligned_free(p);
-#else
-  std::free(p);
-#endif
-}
-
-std::size_t malloc_usable(void* raw) noexcept {
-#if defined(_WIN32)
-  return ::_msize(raw);
-#elif defined(__APPLE__)
-  return ::malloc_size(raw);
-#else
-  return ::malloc_usable_size(raw);
-#endif
-}
-
 std::size_t usable_size(void* p, std::size_t alignment) noexcept {
   switch (strategy_for(alignment)) {
     case strategy::malloc:
-      return malloc_usable(p);
+      return platform::c_heap::usable_size(p);
     case strategy::header: {
       std::byte* const raw = header_raw(p);
-      return malloc_usable(raw) - static_cast<std::size_t>(static_cast<std::byte*>(p) - raw);
+      return platform::c_heap::usable_size(raw) - static_cast<std::size_t>(static_cast<std::byte*>(p) - raw);
     }
     case strategy::aligned:
-#if defined(_WIN32) && (defined(_MSC_VER) || defined(_UCRT))
-      return ::_aligned_msize(p, alignment, 0);
-#elif defined(_WIN32)
-      // mingw-w64 on the old msvcrt.dll has no _aligned_msize. 0 makes an over-aligned block refuse
-      // to grow in place, which is always a correct answer (shrinking does not ask).
-      static_cast<void>(alignment);
-      return 0;
-#else
-      return malloc_usable(p);
-#endif
+      return platform::c_heap::aligned_usable_size(p, alignment);
   }
   return 0;
 }
 
 inline void* allocate_block(std::size_t bytes, std::size_t alignment) noexcept {
-  if (!fits_any_heap(bytes)) return nullptr;
+  if (!fits_any_heap(bytes, alignment)) return nullptr;
   void* p = nullptr;
   switch (strategy_for(alignment)) {
     case strategy::malloc:
@@ -135,7 +93,7 @@ inline void* allocate_block(std::size_t bytes, std::size_t alignment) noexcept {
       p = header_allocate(bytes, alignment);
       break;
     case strategy::aligned:
-      p = aligned_allocate(bytes, alignment);
+      p = platform::c_heap::aligned_allocate(bytes, alignment);
       break;
   }
   PMRHEAP_ASSERT(p == nullptr || detail::is_aligned(p, alignment), "the C heap must honour the alignment");
@@ -171,7 +129,7 @@ void c_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment
     case strategy::header:
       return std::free(header_raw(p));
     case strategy::aligned:
-      return aligned_free(p);
+      return platform::c_heap::aligned_free(p);
   }
 }
 
@@ -182,7 +140,7 @@ bool c_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes
 void* c_resource::do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {
   if (do_resize(p, old_bytes, new_bytes, alignment)) return p;
   // realloc keeps malloc's alignment only; header and aligned blocks could lose theirs.
-  if (strategy_for(alignment) != strategy::malloc || !fits_any_heap(new_bytes)) return nullptr;
+  if (strategy_for(alignment) != strategy::malloc || !fits_any_heap(new_bytes, alignment)) return nullptr;
   void* const moved = std::realloc(p, padded(new_bytes));
   PMRHEAP_ASSERT(moved == nullptr || detail::is_aligned(moved, alignment), "realloc must keep malloc's alignment");
   return moved;

@@ -20,12 +20,12 @@
 #include "pmrheap/arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/platform/pages.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/testing.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 #include "support/contract.hpp"
 #include "support/resources.hpp"
@@ -273,6 +273,29 @@ const resource_entry* find_resource(std::string_view name) {
   return nullptr;
 }
 
+// Alignment 2^(N-1), the top bit of a size_t, the largest power of two there is. On 64-bit targets
+// no address but 0 and 2^63 (kernel space) is aligned to it, and the over-allocation a C heap makes
+// for it wraps (ASan's posix_memalign CHECK-failed the process there), so every resource must
+// refuse it before a heap sees it. On 32-bit targets 2^31 is half the address space, which a
+// mapping can really get: there a resource may also meet it with a block that works.
+const bad_input& top_bit_alignment() {
+  static const bad_input row = {
+      "alignment 2^63 (32-bit: 2^31), sizes 1, 16 and 4096",
+      "allocate: pmrheap::out_of_memory naming the request, try_allocate nullptr (32-bit: or a block "
+      "aligned to 2^31 that works); the C heap never sees it",
+      [](pmrheap::resource& r) {
+        constexpr std::size_t top = ~(size_max >> 1);
+        for (std::size_t bytes : {std::size_t{1}, std::size_t{16}, std::size_t{4096}}) {
+          if constexpr (sizeof(std::size_t) >= 8) {
+            pmrheap::test::contract_detail::out_of_memory(r, bytes, top);
+          } else {
+            pmrheap::test::contract_detail::out_of_memory_or_aligned(r, bytes, top);
+          }
+        }
+      }};
+  return row;
+}
+
 // The page docs/reliability/bad_input.md, exactly: one line per bad input with its answer and the
 // configurations it ran on (a column per configuration would be 16 columns of ticks). Generated,
 // never edited by hand: ./scripts/bad_input_table writes it, test bad_input_table compares.
@@ -302,6 +325,8 @@ std::string table_page() {
         on += fmt::format(" ({}: not under ASan)", entry.name);
     page += fmt::format("| {} | {} | {} |\n", row.input, row.answer, on);
   }
+  page += fmt::format("| {} | {} | all {} configurations |\n", top_bit_alignment().input,
+                      top_bit_alignment().answer, all_resources().size());
   for (const specific_bad_input& specific : specific_bad_inputs()) {
     std::string on;
     for (std::string_view name : specific.resources) on += fmt::format("{}{}", on.empty() ? "" : ", ", name);
@@ -337,6 +362,16 @@ TEST_CASE("bad input: every resource x every bad input gets the documented answe
   MESSAGE(cases << " cases: " << all_resources().size() << " resources x " << bad_inputs().size() << " bad inputs, "
                 << not_run << " not run in this build");
   CHECK(cases >= 2 * bad_inputs().size());  // at least c_resource and page_resource
+}
+
+TEST_CASE("bad input: alignment 2^63 (32-bit: 2^31) on every resource") {
+  const bad_input& row = top_bit_alignment();
+  for (const resource_entry& entry : all_resources()) {
+    CAPTURE(entry.name);
+    auto r = entry.make();
+    row.check(*r);
+    still_works(*r);
+  }
 }
 
 TEST_CASE("bad input: resource-specific bad inputs") {

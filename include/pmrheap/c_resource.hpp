@@ -17,7 +17,10 @@ namespace pmrheap {
 ///   malloc_usable_size.
 /// - remap: resize, else realloc for malloc-strategy blocks (glibc grows large blocks with mremap);
 ///   over-aligned blocks return nullptr because realloc could lose their alignment.
-/// **Fails**: allocate throws pmrheap::out_of_memory when the C heap refuses.
+/// **Fails**: allocate throws pmrheap::out_of_memory (try_allocate: nullptr) when the C heap
+/// refuses, and without asking it when size + alignment + two pointers exceed PTRDIFF_MAX (an
+/// alignment of 2^63, for one): no C heap can meet such a request, and some wrap the sum.
+/// Non-power-of-two alignments throw std::invalid_argument (pmrheap::resource).
 /// **Thread safety**: as thread-safe as malloc. Stateless: all instances compare equal.
 class PMRHEAP_API c_resource final : public resource {
  public:

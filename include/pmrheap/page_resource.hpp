@@ -12,6 +12,9 @@ namespace pmrheap {
 /// page, any power-of-two alignment (over-mapped and trimmed above the page size), returned to
 /// the OS on deallocate. Meant as the upstream of an arena or for large buffers, not for small
 /// objects: a 16-byte allocation costs a whole page and two system calls.
+/// - deallocate: unmaps the block. Where the OS refuses for want of a mapping slot (Linux at
+///   vm.max_map_count, for a block inside a kernel mapping it merged into), the pages go back at
+///   once and the address range on a later call: nothing is lost (platform::unmap).
 /// - resize: within the same page count always; shrinking across pages unmaps the tail; growth
 ///   across pages fails (in-place growth could run into the main thread's stack guard range).
 /// - remap: as resize, but on Linux growth uses mremap and may move the block without copying.

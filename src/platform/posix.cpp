@@ -15,12 +15,17 @@
 // fails (too many mappings) Linux has already unmapped the old range, and another mapping could
 // then land inside our reservation. Other POSIX systems do not promise zero pages after
 // MADV_DONTNEED, so there decommit is that MAP_FIXED remapping.
+// An unmap the kernel refuses is never dropped: see "Deferred unmaps" below.
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <mutex>
+#include <new>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #if defined(__linux__)
+#  include <charconv>
 #  include <cstring>
 #  include <fcntl.h>
 #  include <sys/auxv.h>
@@ -114,6 +119,80 @@ int unmap_range(void* p, std::size_t length) noexcept {
   return result;
 }
 
+// Deferred unmaps. Anonymous mappings that touch merge into one kernel mapping (the downward
+// hint places blocks next to each other on purpose), so unmapping a block from the middle of one
+// splits it, and at vm.max_map_count the split fails with ENOMEM; so does trimming an over-aligned
+// mapping that merged with its neighbour. Such a range is kept, not lost: its pages go back at once
+// (madvise(MADV_DONTNEED) needs no split), and the range itself, still mapped and ours, holds a
+// node of this list in its first bytes until an unmap of it succeeds. A refused range is first
+// joined with pending neighbours, so a run of them goes in one call that needs no split. The list
+// is retried after every unmap that succeeds (it may have freed a mapping slot, or a neighbour,
+// which turns a middle into an end) and before every map. It is empty unless the process sits at
+// the limit, so the cost elsewhere is one relaxed load per call.
+struct deferred_range {
+  deferred_range* next;
+  std::size_t length;
+};
+
+std::mutex deferred_mutex;
+deferred_range* deferred_head = nullptr;  // guarded by deferred_mutex
+std::atomic<std::size_t> deferred_count{0};
+
+// Unmaps pending ranges, newest first, until the kernel refuses one. Holds deferred_mutex.
+// Stopping there keeps a call at the limit to one refused system call, where walking the whole
+// list made every unmap cost as many as there were ranges pending; each later success frees a
+// slot for the next range, and below the limit the list empties in one call.
+void retry_deferred_locked() noexcept {
+  while (deferred_head != nullptr) {
+    deferred_range* const range = deferred_head;
+    deferred_range* const next = range->next;
+    if (unmap_range(range, range->length) != 0) return;
+    deferred_head = next;
+    deferred_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void retry_deferred() noexcept {
+  if (deferred_count.load(std::memory_order_relaxed) == 0) [[likely]]
+    return;
+  const std::lock_guard lock(deferred_mutex);
+  retry_deferred_locked();
+}
+
+// Keeps [p, p + length), which the kernel refused to unmap, until it can be unmapped.
+void defer_unmap(std::byte* p, std::size_t length) noexcept {
+  static_cast<void>(::madvise(p, length, MADV_DONTNEED));
+  const std::lock_guard lock(deferred_mutex);
+  for (deferred_range** link = &deferred_head; *link != nullptr;) {
+    auto* const range = reinterpret_cast<std::byte*>(*link);
+    const std::size_t range_length = (*link)->length;
+    if (range + range_length != p && p + length != range) {
+      link = &(*link)->next;
+      continue;
+    }
+    *link = (*link)->next;
+    deferred_count.fetch_sub(1, std::memory_order_relaxed);
+    if (range < p) p = range;
+    length += range_length;
+    link = &deferred_head;  // the joined range may now touch another pending one
+  }
+  if (unmap_range(p, length) == 0) {
+    retry_deferred_locked();  // a whole mapping went: one slot more for the others
+    return;
+  }
+  // The range may still be poisoned by the resource that freed it.
+  pmrheap::detail::unpoison(p, sizeof(deferred_range));
+  auto* const node = new (p) deferred_range{deferred_head, length};
+  deferred_head = node;
+  deferred_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Unmaps [p, p + length) now, or later when the kernel refuses for want of a mapping slot.
+void unmap_or_defer(void* p, std::size_t length) noexcept {
+  if (unmap_range(p, length) == 0) return retry_deferred();
+  if (errno == ENOMEM) defer_unmap(static_cast<std::byte*>(p), length);
+}
+
 #if defined(__linux__) && PMRHEAP_HAS_TSAN
 // ThreadSanitizer intercepts mmap and munmap but not mremap: a range the kernel moves a block into
 // keeps the shadow of whatever was there before (another thread's old accesses, reported as a race
@@ -125,7 +204,7 @@ void* remap_for_tsan(void* p, std::size_t old_length, std::size_t new_length) no
   if (target == MAP_FAILED) return nullptr;
   void* const moved = ::mremap(p, old_length, new_length, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   if (moved != MAP_FAILED) return moved;
-  ::munmap(target, new_length);
+  unmap_or_defer(target, new_length);
   return nullptr;
 }
 #endif
@@ -151,11 +230,9 @@ std::size_t query_huge_page_size() noexcept {
   if (std::strstr(text, "[never]") != nullptr) return 0;
   if (read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", text, sizeof text) == 0) return 0;
   std::size_t size = 0;
-  for (const char* c = text; *c >= '0' && *c <= '9'; ++c) {
-    if (size > pmrheap::detail::size_max / 10) return 0;
-    size = size * 10 + static_cast<std::size_t>(*c - '0');
-  }
-  return size;
+  const std::size_t length = std::strlen(text);
+  const auto [end, error] = std::from_chars(text, text + length, size);
+  return error == std::errc{} && end != text ? size : 0;
 #else
   return 0;
 #endif
@@ -172,6 +249,7 @@ void* map(std::size_t bytes, std::size_t alignment) noexcept {
   std::size_t total = 0;
   if (!pmrheap::detail::checked_add(length, align - page, total)) return nullptr;
 
+  retry_deferred();  // before this mapping can take the slot a pending unmap waits for
   const std::uintptr_t last = next_hint.load(std::memory_order_relaxed);
   void* const hint = hint_for(last, total, align);
   void* raw = ::mmap(hint, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -184,9 +262,9 @@ void* map(std::size_t bytes, std::size_t alignment) noexcept {
 
   auto* const base = static_cast<std::byte*>(raw);
   auto* const aligned = base + pmrheap::detail::align_offset(raw, align);
-  if (aligned != base) ::munmap(base, static_cast<std::size_t>(aligned - base));
+  if (aligned != base) unmap_or_defer(base, static_cast<std::size_t>(aligned - base));
   auto* const end = aligned + length;
-  if (end != base + total) ::munmap(end, static_cast<std::size_t>(base + total - end));
+  if (end != base + total) unmap_or_defer(end, static_cast<std::size_t>(base + total - end));
 
   if constexpr (use_hint) {
     std::uintptr_t expected = last;
@@ -200,8 +278,10 @@ void unmap(void* p, std::size_t bytes) noexcept {
   const std::size_t page = page_size();
   std::size_t length = 0;
   if (!detail::page_length(bytes, page, length)) return;
-  unmap_range(p, length);
+  unmap_or_defer(p, length);
 }
+
+std::size_t deferred_unmaps() noexcept { return deferred_count.load(std::memory_order_relaxed); }
 
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment, bool may_move) noexcept {
   const std::size_t page = page_size();
@@ -228,7 +308,7 @@ void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t a
   static_cast<void>(may_move);
 #endif
   if (new_length < old_length) {
-    unmap_range(static_cast<std::byte*>(p) + new_length, old_length - new_length);
+    unmap_or_defer(static_cast<std::byte*>(p) + new_length, old_length - new_length);
     return p;
   }
   return nullptr;

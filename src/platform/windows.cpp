@@ -101,6 +101,9 @@ void unmap(void* p, std::size_t bytes) noexcept {
   ::VirtualFree(p, 0, MEM_RELEASE);
 }
 
+// VirtualFree(MEM_RELEASE) frees a whole allocation and never splits one: nothing to defer.
+std::size_t deferred_unmaps() noexcept { return 0; }
+
 void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment, bool may_move) noexcept {
   static_cast<void>(may_move);  // Windows cannot move pages without copying them.
   const std::size_t page = page_size();

@@ -78,7 +78,15 @@ TEST_CASE("resizable_allocator: a Boost version-2 allocator over a std::pmr reso
   static_assert(std::is_same_v<std::allocator_traits<int_allocator>::rebind_alloc<double>, resizable_allocator<double>>,
                 "rebinding keeps the allocator family");
   CHECK(int_allocator().resource() == std::pmr::get_default_resource());
-  CHECK_THROWS_AS(int_allocator(static_cast<std::pmr::memory_resource*>(nullptr)), std::invalid_argument);
+  // A null resource is std::pmr::null_memory_resource(), as for every pmrheap upstream: nothing
+  // can be allocated, nothing crashes.
+  const int_allocator none(static_cast<std::pmr::memory_resource*>(nullptr));
+  CHECK(none.resource() == std::pmr::null_memory_resource());
+  int_allocator none_copy(none);
+  CHECK_THROWS_AS(static_cast<void>(none_copy.allocate(1)), std::bad_alloc);
+  int_vector empty{none};
+  CHECK_THROWS_AS(empty.push_back(1), std::bad_alloc);
+  CHECK(empty.empty());
   CHECK(int_allocator().max_size() == PTRDIFF_MAX / sizeof(int));
 }
 

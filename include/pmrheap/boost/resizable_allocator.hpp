@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory_resource>
-#include <stdexcept>
 #include <type_traits>
 
 #include "pmrheap/detail/align.hpp"
@@ -44,8 +43,10 @@ namespace pmrheap {
 /// - expand_fwd: grows `reuse` in place to at least `limit`, asking first for `limit` rounded up to
 ///   the end of its page (capped at `preferred`), then exactly `limit`. Reports the size it got.
 ///   Only the block this allocator last handed out or resized can be expanded.
-/// - allocate_new: a new block of `preferred` elements, else of `limit`; `reuse` is set to null.
-///   Tried after expand_fwd when both are given.
+/// - allocate_new: a new block of `preferred` elements, else of `limit` but, when it replaces the
+///   remembered block, of at least 1.25x that block's size (at most `preferred`): growth near
+///   exhaustion stays geometric, or fails, and never copies the buffer for a few elements more.
+///   `reuse` is set to null. Tried after expand_fwd when both are given.
 /// - shrink_in_place: shrinks `reuse` (of `limit` elements, or the size remembered) to `preferred`
 ///   in place; nothing else is tried.
 /// - nothrow_allocation: failure returns nullptr instead of throwing.
@@ -68,8 +69,10 @@ class resizable_allocator {
   using value_type = T;
   using pointer = T*;
   using const_pointer = const T*;
-  using reference = T&;
-  using const_reference = const T&;
+  // References to void do not exist; resizable_allocator<void> (as std::allocator<void>) is still
+  // an allocator that rebinds and converts, its member functions are just never called.
+  using reference = std::add_lvalue_reference_t<T>;
+  using const_reference = std::add_lvalue_reference_t<const T>;
   using size_type = std::size_t;
   using difference_type = std::ptrdiff_t;
   /// Boost.Container's marker for the version-2 protocol (allocation_command, node interface).
@@ -90,10 +93,10 @@ class resizable_allocator {
 
   /// Over std::pmr::get_default_resource().
   resizable_allocator() noexcept : resource_(std::pmr::get_default_resource()) {}
-  /// Over `r`. **Fails**: throws std::invalid_argument when `r` is null.
-  resizable_allocator(std::pmr::memory_resource* r) : resource_(r) {  // NOLINT: implicit, as polymorphic_allocator
-    if (r == nullptr) throw std::invalid_argument("pmrheap::resizable_allocator: null memory resource");
-  }
+  /// Over `r`; a null `r` means std::pmr::null_memory_resource(), as for every pmrheap resource
+  /// that takes an upstream (pmrheap::forwarding_resource): every allocation then fails.
+  resizable_allocator(std::pmr::memory_resource* r) noexcept  // NOLINT: implicit, as polymorphic_allocator
+      : resource_(r != nullptr ? r : std::pmr::null_memory_resource()) {}
   /// Same resource; remembers no block (only the allocator that handed a block out expands it).
   resizable_allocator(const resizable_allocator& other) noexcept : resource_(other.resource_) {}
   template <class U>
@@ -159,7 +162,7 @@ class resizable_allocator {
           if ((command & bc::zero_memory) != 0) zero(reuse, before, received);
           result = reuse;
         } else if ((command & bc::allocate_new) != 0) {
-          result = allocate_new(limit_size, preferred, nothrow, received);
+          result = allocate_new(limit_size, preferred, before, nothrow, received);
           if (result != nullptr) {
             reuse = nullptr;
             if ((command & bc::zero_memory) != 0) zero(result, 0, received);
@@ -253,15 +256,27 @@ class resizable_allocator {
     return p;
   }
 
-  T* allocate_new(size_type limit, size_type preferred, bool nothrow, size_type& received) {
+  // A new block of `preferred` elements, else of the fallback; `current` is the size of the block
+  // it replaces (0 for none). Near exhaustion the preferred size fails where a smaller one fits.
+  // Falling back to `limit` there (Boost's vector asks for one element more than it holds) would
+  // make every later growth copy the whole buffer for a few elements more: quadratic, and with
+  // in-place growth to the end of a page in between, a copy about every page of elements. So the
+  // fallback never goes below 1.25x the block it replaces (nor above `preferred`): each copy still
+  // buys a quarter of what it copies, at most 5 element copies per element pushed, and when even
+  // that does not fit the growth fails.
+  T* allocate_new(size_type limit, size_type preferred, size_type current, bool nothrow, size_type& received) {
+    const size_type quarter = current / 4;
+    size_type fallback = current < max_size() - quarter ? current + quarter : max_size();
+    if (fallback > preferred) fallback = preferred;
+    if (fallback < limit) fallback = limit;
     void* p = nullptr;
     size_type n = preferred;
-    if (preferred > limit) p = pmrheap::try_allocate(*resource_, preferred * sizeof(T), alignof(T));
+    if (preferred > fallback) p = pmrheap::try_allocate(*resource_, preferred * sizeof(T), alignof(T));
     if (p == nullptr) {
-      n = limit;
+      n = fallback;
       // Without nothrow the resource's own exception is the most precise failure report.
-      p = nothrow ? pmrheap::try_allocate(*resource_, limit * sizeof(T), alignof(T))
-                  : resource_->allocate(limit * sizeof(T), alignof(T));
+      p = nothrow ? pmrheap::try_allocate(*resource_, n * sizeof(T), alignof(T))
+                  : resource_->allocate(n * sizeof(T), alignof(T));
       if (p == nullptr) return nullptr;
     }
     remember(static_cast<T*>(p), n);

@@ -50,7 +50,18 @@ inline constexpr std::size_t page_size_max = 65536;
 
 /// Returns the pages of a block from map()/remap() to the OS. `bytes` is the length it was mapped
 /// or last remapped with (rounded to pages here). Null `p` or 0 `bytes` do nothing.
+/// Nothing is ever lost: where the OS refuses the unmap for want of a mapping slot (Linux at
+/// vm.max_map_count, when the block sits in the middle of a kernel mapping it merged into), its
+/// memory is dropped at once (MADV_DONTNEED) and its address range is unmapped by a later call of
+/// map(), unmap() or remap(), as soon as the OS accepts it. map() and remap() trim with the same
+/// rule. deferred_unmaps() counts the ranges still waiting.
+/// **Cost**: one system call; a relaxed atomic load more, unless ranges are waiting.
 PMRHEAP_API void unmap(void* p, std::size_t bytes) noexcept;
+
+/// The number of address ranges whose unmap the OS refused and that wait for a retry (see
+/// unmap()); 0 on Windows, where releasing a mapping never needs a new one. For tests and
+/// diagnostics. **Thread safety**: safe (a relaxed load).
+[[nodiscard]] PMRHEAP_API std::size_t deferred_unmaps() noexcept;
 
 /// Changes the length of a mapped block from `old_bytes` to `new_bytes`.
 /// - Same page count: returns `p` (growth or shrink inside the last page is free), whatever the
