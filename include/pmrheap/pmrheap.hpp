@@ -16,6 +16,7 @@
 #include "pmrheap/platform.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/smp_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/stack_trace.hpp"
 #include "pmrheap/synchronized_resource.hpp"
