@@ -57,8 +57,8 @@ class PMRHEAP_API smp_resource final : public resource {
   /// Largest size (and alignment) served from slabs; larger blocks are mapped one by one.
   static constexpr std::size_t max_small_size = std::size_t{32} << 10;
   /// Bytes per slab: 64 KiB, or the largest page size of the target if that is larger.
-  static constexpr std::size_t slab_size =
-      platform::page_size_max > (std::size_t{64} << 10) ? platform::page_size_max : std::size_t{64} << 10;
+  static constexpr std::size_t slab_size = platform::page_size_max > (std::size_t{64} << 10) ? platform::page_size_max
+                                                                                             : std::size_t{64} << 10;
   /// Most shared slots.
   static constexpr std::size_t max_slots = 128;
 
