@@ -128,6 +128,11 @@ void* smp_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
       return b;
     }
   }
+  return allocate_checked(bytes, alignment);
+}
+
+// Out of line, so the fast path above needs no stack frame.
+PMRHEAP_NOINLINE void* smp_resource::allocate_checked(std::size_t bytes, std::size_t alignment) {
   return resource::do_allocate(bytes, alignment);  // Validates, then do_try_allocate.
 }
 

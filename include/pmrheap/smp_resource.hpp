@@ -76,6 +76,7 @@ class PMRHEAP_API smp_resource final : public resource {
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void* allocate_checked(std::size_t bytes, std::size_t alignment);
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override;
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
