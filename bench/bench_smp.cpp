@@ -78,6 +78,18 @@ struct through_pmr {
   void deallocate(void* p, std::size_t bytes) const { mr->deallocate(p, bytes, 8); }
 };
 
+// The floor of the workload at the pmr interface: a virtual call that hands every caller the same
+// per-thread buffer and a free that does nothing; what remains is the workload's own cost.
+class floor_resource final : public std::pmr::memory_resource {
+  void* do_allocate(std::size_t, std::size_t) override {
+    alignas(64) static thread_local std::byte buffer[512];
+    return buffer;
+  }
+  void do_deallocate(void*, std::size_t, std::size_t) override {}
+  bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
+};
+floor_resource floor_mr;
+
 struct item {
   void* p;
   std::size_t bytes;
@@ -231,6 +243,7 @@ mimalloc_resource mimalloc;
 
 #if defined(PMRHEAP_BENCH_MIMALLOC)
 // malloc here is mimalloc's: this binary gives smp_resource beside mimalloc only.
+PMRHEAP_MT(floor, &floor_mr);
 PMRHEAP_MT(mimalloc, &mimalloc);
 PMRHEAP_MT(smp_resource, pmrheap::smp_resource::instance());
 BENCHMARK_CAPTURE(p1, mimalloc, &mimalloc)->Name("smp/p1/mimalloc")->Unit(benchmark::kMillisecond);
@@ -238,6 +251,7 @@ BENCHMARK_CAPTURE(p1, smp_resource, pmrheap::smp_resource::instance())
     ->Name("smp/p1/smp_resource")
     ->Unit(benchmark::kMillisecond);
 #else
+PMRHEAP_MT(floor, &floor_mr);
 BENCHMARK(mt_direct)->Name("smp/mt/glibc_direct")->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 PMRHEAP_MT(smp_resource, pmrheap::smp_resource::instance());
 PMRHEAP_MT(c_resource, pmrheap::c_resource::instance());
