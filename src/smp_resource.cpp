@@ -18,6 +18,11 @@ constinit detail::immortal<smp_resource> global_smp_resource;
 #else
 #  define PMRHEAP_SMP_TLS_MODEL
 #endif
+#if defined(__GNUC__)
+#  define PMRHEAP_SMP_PREFETCH(p) __builtin_prefetch(p)
+#else
+#  define PMRHEAP_SMP_PREFETCH(p) static_cast<void>(p)
+#endif
 PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache cache{};
 
 // Registered on a thread's first slow path; at thread exit it gives the cache's blocks back to a
@@ -123,8 +128,12 @@ void* smp_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
     const unsigned c = shift - smp::min_shift;
     smp::thread_cache& t = cache;
     if (smp::block* const b = t.head[c]) [[likely]] {
-      t.head[c] = b->next;
+      smp::block* const next = b->next;
+      t.head[c] = next;
       ++t.room[c];
+      // The next allocation of this class reads `next`: a list refilled from a slot or left by
+      // freed containers is in no address order, so start that load now.
+      PMRHEAP_SMP_PREFETCH(next);
       return b;
     }
   }

@@ -13,8 +13,9 @@
 namespace pmrheap::smp {
 
 // A free block holds two links: the next block of its batch and, in the first block of a batch
-// that waits in a slot, the next batch. So the smallest slot is two pointers: 16 B on 64-bit, 8 B
-// on 32-bit targets, where the class table gains one class.
+// that waits in a slot, the next batch (in the second block: the batch's block count). So the
+// smallest slot is two pointers: 16 B on 64-bit, 8 B on 32-bit targets, where the class table
+// gains one class.
 struct block {
   block* next;
   block* next_batch;
