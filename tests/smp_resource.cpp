@@ -287,7 +287,7 @@ TEST_CASE("smp_resource: producer/consumer keeps the bytes mapped bounded") {
   }
   cv.notify_all();
   consumer.join();
-  INFO("first round's peak ", first_peak, " B, worst ", worst, " B");
+  MESSAGE("producer/consumer: first round maps ", first_peak, " B, the worst round ", worst, " B");
   CHECK(first_peak > 0);
   CHECK(worst <= 2 * first_peak);
 }

@@ -60,8 +60,15 @@ slot& lock_own(thread_cache& t) noexcept {
   return slots[i];
 }
 
-void lock(slot& s) noexcept {
-  while (!try_lock(s)) std::this_thread::yield();
+// Waits a little for another slot: its lock is held for a few list operations at a time. Gives up
+// (the caller maps a slab instead) rather than wait for ever, which matters in a child of fork()
+// where the holder no longer exists.
+bool lock_briefly(slot& s) noexcept {
+  for (int tries = 0; tries < 64; ++tries) {
+    if (try_lock(s)) return true;
+    std::this_thread::yield();
+  }
+  return false;
 }
 
 // Pops a batch. Requires the slot's lock and a batch waiting.
@@ -158,7 +165,7 @@ bool refill(thread_cache& t, unsigned c) noexcept {
     const unsigned i = (t.slot + k) % slots_n;
     class_state& other = slots[i].classes[c];
     if (other.waiting.load(std::memory_order_relaxed) == 0) continue;
-    lock(slots[i]);
+    if (!lock_briefly(slots[i])) continue;
     block* const b = other.batches != nullptr ? take_batch(other) : nullptr;
     unlock(slots[i]);
     if (b != nullptr) {
