@@ -266,6 +266,13 @@ TEST_CASE("smp_resource: producer/consumer keeps the bytes mapped bounded") {
   std::size_t worst = 0;
   rng next{12345};
   for (int round = 0; round < rounds; ++round) {
+    // The consumer has freed the last round (on its own thread, into its own cache and slot)
+    // before the producer allocates the next: one round is live at a time, so a resource that
+    // reuses what the consumer freed needs no more than the first round's memory.
+    {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return !full; });
+    }
     std::vector<std::pair<void*, std::size_t>> made(blocks_per_round);
     for (auto& [p, bytes] : made) {
       bytes = 16 + next() % 497;
@@ -275,7 +282,6 @@ TEST_CASE("smp_resource: producer/consumer keeps the bytes mapped bounded") {
     if (round == 0) first_peak = mapped;
     worst = std::max(worst, mapped);
     std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [&] { return !full; });
     mailbox.swap(made);
     full = true;
     cv.notify_all();
