@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <memory_resource>
+#include <thread>
 #include <vector>
 
 #include "pmrheap/testing/fmt.hpp"
@@ -156,6 +157,25 @@ void virtual_arena_section() {
 }
 
 // Test tooling: make allocations fail on purpose, prove every failure is handled, catch misuse.
+void smp_section() {
+  heading("smp_resource: a thread-safe general-purpose resource, shared by the whole process");
+  pmrheap::smp_resource& smp = *pmrheap::smp_resource::instance();
+  std::pmr::vector<std::pmr::string> lines(&smp);
+  std::thread worker([&smp] {  // another thread's blocks come from its own cache
+    std::pmr::vector<int> numbers(&smp);
+    for (int i = 0; i < 1000; ++i) numbers.push_back(i);
+  });
+  for (const char* l : {"per-thread cache", "per-CPU slots", "slabs of 64 KiB"}) lines.emplace_back(l);
+  worker.join();
+  void* p = smp.allocate(40);
+  fmt::print("allocate(40) takes a slot of {} bytes; resize 40 -> 64 in place: {}, then 64 -> 65: {}\n",
+             pmrheap::smp_resource::slot_size(40), smp.resize(p, 40, 64), smp.resize(p, 64, 65));
+  smp.deallocate(p, 64);
+  const pmrheap::smp_statistics s = pmrheap::smp_resource::statistics();
+  fmt::print("mapped: {} bytes in {} slabs and {} large blocks, {} slots\n", s.bytes_mapped, s.slabs, s.large_blocks,
+             s.slots);
+}
+
 void testing_section() {
   heading("testing: failing_resource, check_all_allocation_failures, debug_resource");
   pmrheap::failing_resource failing(pmrheap::c_resource::instance(), 2);
@@ -204,6 +224,7 @@ int main() {
   stack_fallback_section();
   fallback_chain_section();
   virtual_arena_section();
+  smp_section();
   testing_section();
   fmt::print("\nEverything above is explained in docs/index.md.\n");
 }

@@ -14,6 +14,7 @@
 #include "pmrheap/platform/pages.hpp"
 #include "pmrheap/reset_mode.hpp"
 #include "pmrheap/resource.hpp"
+#include "pmrheap/smp_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"

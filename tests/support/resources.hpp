@@ -23,6 +23,7 @@
 #include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/page_resource.hpp"
+#include "pmrheap/smp_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 #include "pmrheap/testing.hpp"
@@ -209,6 +210,9 @@ inline const std::vector<resource_entry>& all_resources() {
       {"synchronized_resource(arena_resource(c_resource))", held<d::synchronized_arena>, true, true,
        d::release_synchronized_arena},
       {"logging_resource(c_resource, callback)", held<d::logging>, true, true},
+      // Process-wide state: every entry shares it, so the slabs it maps stay for the whole run.
+      {"smp_resource", [] { return std::shared_ptr<pmrheap::resource>(std::make_shared<pmrheap::smp_resource>()); },
+       true, true},
   };
   return entries;
 }

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// smp_resource's internals: size classes, the per-thread cache and the shared slots. Internal.
+#ifndef PMRHEAP_SRC_SMP_STATE_HPP
+#define PMRHEAP_SRC_SMP_STATE_HPP
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "pmrheap/smp_resource.hpp"
+
+namespace pmrheap::smp {
+
+// A free block holds two links: the next block of its batch and, in the first block of a batch
+// that waits in a slot, the next batch (in the second block: the batch's block count). So the
+// smallest slot is two pointers: 16 B on 64-bit, 8 B on 32-bit targets, where the class table
+// gains one class.
+struct block {
+  block* next;
+  block* next_batch;
+};
+
+inline constexpr unsigned min_shift = std::bit_width(sizeof(block)) - 1;
+inline constexpr unsigned max_shift = std::bit_width(smp_resource::max_small_size) - 1;
+inline constexpr unsigned class_count = max_shift - min_shift + 1;
+static_assert(sizeof(block) == (std::size_t{1} << min_shift), "two pointers make a power of two");
+static_assert(smp_resource::slab_size >= 2 * smp_resource::max_small_size,
+              "a slab holds at least two blocks of the largest class");
+
+/// log2 of the slot size for `bytes` and `alignment`: a slot of 2^k bytes in a slab aligned to
+/// its size is aligned to 2^k, so the alignment only raises the class. Above max_shift: large.
+/// `bytes` 0 or `alignment` 0 give 64 (large), as does any size above SIZE_MAX / 2.
+[[nodiscard]] inline unsigned class_shift(std::size_t bytes, std::size_t alignment) noexcept {
+  return static_cast<unsigned>(std::bit_width((bytes - 1) | (alignment - 1) | (sizeof(block) - 1)));
+}
+
+/// Blocks a refill brings and a surplus flush leaves: about 8 KiB, between 1 and 64 blocks. A
+/// thread caches at most limit() = 2 * batch() blocks per class, so a thread's cache holds at
+/// most about 16 KiB per class (64 KiB for the 32 KiB class).
+[[nodiscard]] constexpr std::uint32_t batch(unsigned c) noexcept {
+  const std::size_t n = (std::size_t{8} << 10) >> (c + min_shift);
+  return n < 1 ? 1 : n > 64 ? 64 : static_cast<std::uint32_t>(n);
+}
+[[nodiscard]] constexpr std::uint32_t limit(unsigned c) noexcept { return 2 * batch(c); }
+
+enum class cache_state : std::uint8_t { fresh, live, dead };
+
+/// One thread's blocks. Invariant while live: the list of class c holds limit(c) - room[c] blocks.
+/// Fresh and dead caches have room 0 everywhere, so every deallocate takes the slow path, which
+/// sets a fresh cache up and hands a dead one's blocks straight to a slot.
+struct thread_cache {
+  block* head[class_count];
+  std::uint32_t room[class_count];
+  std::uint32_t slot;
+  cache_state state;
+};
+
+/// Fills the empty list of class `c` with a batch. **Returns**: false when the OS refuses a slab.
+bool refill(thread_cache& t, unsigned c) noexcept;
+/// The list of class `c` has one block more than its limit: keeps batch(c), gives the rest to a slot.
+void flush_surplus(thread_cache& t, unsigned c) noexcept;
+/// Gives every cached block to a slot, for good when `state` is dead (the thread is exiting).
+void flush_all(thread_cache& t, cache_state state) noexcept;
+/// Sets a fresh cache up: a slot, room in every class.
+void start(thread_cache& t) noexcept;
+
+/// The process-wide counters behind smp_resource::statistics().
+struct counters {
+  std::atomic<std::size_t> slab_bytes{0};
+  std::atomic<std::size_t> slabs{0};
+  std::atomic<std::size_t> large_bytes{0};
+  std::atomic<std::size_t> large_blocks{0};
+  std::atomic<std::size_t> peak{0};
+};
+extern counters stats;
+/// Adds `delta` (two's complement for a decrease) to `counter` and updates the peak.
+void add_mapped(std::atomic<std::size_t>& counter, std::size_t delta) noexcept;
+/// Shared slots in use (0 before the first thread starts).
+[[nodiscard]] std::size_t slots_in_use() noexcept;
+
+}  // namespace pmrheap::smp
+
+#endif  // PMRHEAP_SRC_SMP_STATE_HPP
