@@ -16,6 +16,7 @@
 // then land inside our reservation. Other POSIX systems do not promise zero pages after
 // MADV_DONTNEED, so there decommit is that MAP_FIXED remapping.
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -164,7 +165,7 @@ std::size_t query_huge_page_size() noexcept {
 }  // namespace detail
 
 void* map(std::size_t bytes, std::size_t alignment) noexcept {
-  if (!detail::is_pow2(alignment)) return nullptr;
+  if (!std::has_single_bit(alignment)) return nullptr;
   const std::size_t page = page_size();
   std::size_t length = 0;
   if (!detail::page_length(bytes, page, length)) return nullptr;
