@@ -25,6 +25,7 @@
 //   may hand it out again.
 #include "pmrheap/arena_resource.hpp"
 
+#include <bit>
 #include <limits>
 #include <new>
 
@@ -142,7 +143,7 @@ bool arena_resource::reset(reset_mode mode, std::size_t limit) noexcept {
 }
 
 void* arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
-  if (!detail::is_pow2(alignment)) throw_allocation_failure(bytes, alignment);
+  if (!std::has_single_bit(alignment)) throw_allocation_failure(bytes, alignment);
   if (bytes == 0) return detail::empty_block(alignment);
   void* const p = refill(bytes, alignment);
   if (p == nullptr) throw_allocation_failure(bytes, alignment);

@@ -3,10 +3,12 @@
 // paths, which are inline in the header.
 #include "pmrheap/fixed_buffer_resource.hpp"
 
+#include <bit>
+
 namespace pmrheap {
 
 void* detail::allocate_declined(std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0 && is_pow2(alignment)) return empty_block(alignment);
+  if (bytes == 0 && std::has_single_bit(alignment)) return empty_block(alignment);
   throw_allocation_failure(bytes, alignment);
 }
 

@@ -12,6 +12,8 @@
 // reservation would write 1/8 of 64 GiB of ASan shadow.
 #include "pmrheap/virtual_arena_resource.hpp"
 
+#include <bit>
+
 #include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
@@ -114,7 +116,8 @@ bool virtual_arena_resource::do_resize(void* p, std::size_t old_bytes, std::size
 
 void* virtual_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   // Zero bytes and bad alignments take the shared contract's answers (resource::try_allocate).
-  void* const p = bytes == 0 || !detail::is_pow2(alignment) ? try_allocate(bytes, alignment) : refill(bytes, alignment);
+  void* const p =
+      bytes == 0 || !std::has_single_bit(alignment) ? try_allocate(bytes, alignment) : refill(bytes, alignment);
   if (p == nullptr) throw_allocation_failure(bytes, alignment);
   return p;
 }

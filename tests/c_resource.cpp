@@ -10,22 +10,9 @@
 #include <vector>
 
 #include "pmrheap/testing.hpp"
-#include "support/contract.hpp"
 
 using pmrheap::c_resource;
 using pmrheap::detail::is_aligned;
-
-TEST_CASE("c_resource: conformance") {
-  c_resource c;
-  pmrheap::testing::validating_resource v(&c);
-  pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
-}
-
-TEST_CASE("c_resource: bad input") {
-  c_resource c;
-  pmrheap::test::check_contract(c);
-}
 
 // C only aligns blocks big enough for a max_align_t object; tiny requests are padded for that.
 TEST_CASE("c_resource: every alignment up to 4096 holds, even for 1-byte blocks") {

@@ -11,24 +11,11 @@
 
 #include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
-#include "support/contract.hpp"
 #include "support/vm_flags.hpp"
 
 using pmrheap::page_resource;
 using pmrheap::detail::is_aligned;
 using pmrheap::platform::page_size;
-
-TEST_CASE("page_resource: conformance") {
-  page_resource pages;
-  pmrheap::testing::validating_resource v(&pages);
-  pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
-}
-
-TEST_CASE("page_resource: bad input") {
-  page_resource pages;
-  pmrheap::test::check_contract(pages);
-}
 
 TEST_CASE("page_resource: every block is page aligned and zeroed") {
   page_resource pages;

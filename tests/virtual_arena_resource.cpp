@@ -17,7 +17,6 @@
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
-#include "support/contract.hpp"
 #include "support/fault.hpp"
 #include "support/vm_flags.hpp"
 
@@ -31,18 +30,6 @@ using pmrheap::platform::page_size;
 namespace {
 constexpr std::size_t mib = std::size_t{1} << 20;
 }  // namespace
-
-TEST_CASE("virtual_arena_resource: conformance") {
-  virtual_arena_resource arena;
-  pmrheap::testing::validating_resource v(&arena);
-  pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
-}
-
-TEST_CASE("virtual_arena_resource: bad input") {
-  virtual_arena_resource arena;
-  pmrheap::test::check_contract(arena);
-}
 
 TEST_CASE("virtual_arena_resource: reserves address space, commits nothing up front") {
   virtual_arena_resource arena;

@@ -4,6 +4,7 @@
 #ifndef PMRHEAP_ARENA_RESOURCE_HPP
 #define PMRHEAP_ARENA_RESOURCE_HPP
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
@@ -109,7 +110,7 @@ class PMRHEAP_API arena_resource final : public resource {
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     void* p = nullptr;
-    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
+    if (std::has_single_bit(alignment) && bump(bytes, alignment, p)) [[likely]]
       return p;
     return allocate_slow(bytes, alignment);
   }

@@ -5,6 +5,7 @@
 #define PMRHEAP_FIXED_BUFFER_RESOURCE_HPP
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -155,7 +156,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     void* p = nullptr;
-    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
+    if (std::has_single_bit(alignment) && bump(bytes, alignment, p)) [[likely]]
       return p;
     return detail::allocate_declined(bytes, alignment);
   }
@@ -231,7 +232,7 @@ class PMRHEAP_API concurrent_fixed_buffer_resource final : public resource {
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes != 0 && detail::is_pow2(alignment)) [[likely]]
+    if (bytes != 0 && std::has_single_bit(alignment)) [[likely]]
       if (void* p = bump(bytes, alignment)) [[likely]]
         return p;
     return detail::allocate_declined(bytes, alignment);

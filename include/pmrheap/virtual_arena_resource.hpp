@@ -4,6 +4,7 @@
 #ifndef PMRHEAP_VIRTUAL_ARENA_RESOURCE_HPP
 #define PMRHEAP_VIRTUAL_ARENA_RESOURCE_HPP
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -110,7 +111,7 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes != 0 && detail::is_pow2(alignment)) [[likely]] {
+    if (bytes != 0 && std::has_single_bit(alignment)) [[likely]] {
       if (void* p = bump(bytes, alignment)) [[likely]]
         return p;
     }

@@ -3,6 +3,7 @@
 #ifndef PMRHEAP_SRC_PLATFORM_COMMON_HPP
 #define PMRHEAP_SRC_PLATFORM_COMMON_HPP
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -12,7 +13,6 @@
 namespace pmrheap::platform::detail {
 
 using pmrheap::detail::align_up;
-using pmrheap::detail::is_pow2;
 using pmrheap::detail::size_max;
 
 /// Asks the OS for its page size; 0 when it cannot tell. One definition per OS file.
@@ -48,7 +48,7 @@ enum class remap_plan {
 [[nodiscard]] inline remap_plan plan_remap(const void* p, std::size_t old_bytes, std::size_t new_bytes,
                                            std::size_t alignment, std::size_t page, std::size_t& old_length,
                                            std::size_t& new_length) noexcept {
-  if (p == nullptr || !is_pow2(alignment)) return remap_plan::refuse;
+  if (p == nullptr || !std::has_single_bit(alignment)) return remap_plan::refuse;
   if (!page_length(old_bytes, page, old_length) || !page_length(new_bytes, page, new_length))
     return remap_plan::refuse;
   if (new_length == old_length) return remap_plan::same;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cstdint>
 
 #include "pmrheap/testing/conformance.hpp"
@@ -66,7 +67,7 @@ std::string validating_resource::find_live(void* p, std::size_t bytes, std::size
 }
 
 void* validating_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (!detail::is_pow2(alignment)) throw_allocation_failure(bytes, alignment);
+  if (!std::has_single_bit(alignment)) throw_allocation_failure(bytes, alignment);
   std::lock_guard lock(mutex_);
   throw_if_violated();
   void* const p = upstream_->allocate(bytes, alignment);

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -29,7 +30,7 @@ using pmrheap::detail::size_max;
 TEST_CASE("platform::page_size: matches the OS and the compile-time bounds") {
   const std::size_t page = platform::page_size();
   MESSAGE("page size = " << page);
-  CHECK(detail::is_pow2(page));
+  CHECK(std::has_single_bit(page));
   CHECK(page >= platform::page_size_min);
   CHECK(page <= platform::page_size_max);
 #if !defined(_WIN32)
@@ -329,7 +330,7 @@ TEST_CASE("platform::reserve/commit/decommit/release: bad input fails and change
 TEST_CASE("platform::huge_page_size: 0, or a power of two above the page size that the OS reports") {
   const std::size_t huge = platform::huge_page_size();
   MESSAGE("huge page size = " << huge);
-  CHECK((huge == 0 || (detail::is_pow2(huge) && huge > platform::page_size())));
+  CHECK((huge == 0 || (std::has_single_bit(huge) && huge > platform::page_size())));
   CHECK(platform::huge_page_size() == huge);
 #if defined(__linux__)
   std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The catalog of resource configurations the cross-resource tests drive: every bad input
-// (tests/bad_input.cpp), the address-space limit (tests/exhaustion.cpp) and several threads at once
-// (tests/threads.cpp). A new resource, or a new configuration of one (an arena over another
+// The catalog of resource configurations the cross-resource tests drive: the conformance kit
+// (tests/conformance.cpp), every bad input (tests/bad_input.cpp), the address-space limit
+// (tests/exhaustion.cpp) and several threads at once (tests/threads.cpp). A new resource, or a new configuration of one (an arena over another
 // upstream), is ONE entry in all_resources(); its flags decide which of those tests take it.
 // Framework-independent, so the fuzz harness can use it too.
 #ifndef PMRHEAP_TESTS_SUPPORT_RESOURCES_HPP
@@ -54,6 +54,10 @@ struct resource_entry {
   /// memory") instead of throwing std::bad_alloc, so tests/bad_input.cpp does not run the rows
   /// that make the upstream refuse a huge request (bad_input::huge_upstream_request) there.
   bool operator_new_upstream = false;
+  /// tests/conformance.cpp runs the conformance kit on it (a fresh instance per check): false only
+  /// for a configuration too small for the kit (a 64 KiB buffer; its own test runs the kit on a
+  /// bigger one).
+  bool conformance = true;
 };
 
 /// `Holder` made fresh; the pointer is to its member `top`, the resource the tests drive.
@@ -192,7 +196,8 @@ inline const std::vector<resource_entry>& all_resources() {
       // Not under RLIMIT_AS: ::operator new cannot fail without ending the process under ASan.
       {"arena_resource(new_delete_resource)", held<d::arena_over_new_delete>, false, false,
        d::release<pmrheap::arena_resource>, true},
-      {"fixed_buffer_resource(64 KiB)", held<d::fixed_buffer>, false, false, d::reset<pmrheap::fixed_buffer_resource>},
+      {"fixed_buffer_resource(64 KiB)", held<d::fixed_buffer>, false, false, d::reset<pmrheap::fixed_buffer_resource>,
+       false, false},
       {"concurrent_fixed_buffer_resource(64 MiB)", held<d::concurrent_fixed_buffer>, true, false,
        d::reset<pmrheap::concurrent_fixed_buffer_resource>},
       {"buffer_first_resource(16 KiB, c_resource)", held<d::buffer_first>, false, true},
