@@ -15,6 +15,27 @@ using pmrheap::c_resource;
 using pmrheap::detail::is_aligned;
 
 // C only aligns blocks big enough for a max_align_t object; tiny requests are padded for that.
+TEST_CASE("c_resource: requests no C heap can meet are refused before it sees them") {
+  // Alignment 2^63 (32-bit: 2^31) made ASan's posix_memalign CHECK-fail the process; any request
+  // whose size + alignment + two pointers pass PTRDIFF_MAX is refused here, for every strategy.
+  c_resource c;
+  constexpr std::size_t top = ~(pmrheap::detail::size_max >> 1);
+  constexpr auto limit = static_cast<std::size_t>(PTRDIFF_MAX) - 2 * sizeof(void*);
+  for (std::size_t bytes : {std::size_t{1}, std::size_t{16}, std::size_t{4096}}) {
+    CAPTURE(bytes);
+    CHECK(c.try_allocate(bytes, top) == nullptr);
+    CHECK_THROWS_AS(static_cast<void>(c.allocate(bytes, top)), pmrheap::out_of_memory);
+  }
+  for (std::size_t alignment : {std::size_t{16}, std::size_t{64}, std::size_t{4096}, top >> 1}) {
+    CAPTURE(alignment);
+    CHECK(c.try_allocate(limit - alignment + 1, alignment) == nullptr);
+  }
+  // Growth screens the same way: realloc never sees a size past PTRDIFF_MAX.
+  void* p = c.allocate(16, 16);
+  CHECK(c.remap(p, 16, limit, 16) == nullptr);
+  c.deallocate(p, 16, 16);
+}
+
 TEST_CASE("c_resource: every alignment up to 4096 holds, even for 1-byte blocks") {
   c_resource c;
   for (std::size_t alignment = 1; alignment <= 4096; alignment *= 2) {
