@@ -19,7 +19,7 @@ TEST_CASE("c_resource: conformance") {
   c_resource c;
   pmrheap::testing::validating_resource v(&c);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("c_resource: bad input") {

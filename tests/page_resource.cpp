@@ -22,7 +22,7 @@ TEST_CASE("page_resource: conformance") {
   page_resource pages;
   pmrheap::testing::validating_resource v(&pages);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("page_resource: bad input") {

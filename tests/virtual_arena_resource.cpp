@@ -36,7 +36,7 @@ TEST_CASE("virtual_arena_resource: conformance") {
   virtual_arena_resource arena;
   pmrheap::testing::validating_resource v(&arena);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("virtual_arena_resource: bad input") {
