@@ -135,7 +135,7 @@ class debug_state;  // src/testing/debug_state.hpp
 /// The backing is the upstream of a forwarding_resource: null means std::pmr::null_memory_resource()
 /// (every allocation fails), and a request is screened by forwarding_resource::forwardable() before
 /// the backing sees it. The state lives behind a pointer (src/testing/debug_state.hpp), so this
-/// header pulls in no container.
+/// header pulls in neither <map> nor <mutex> (<vector> comes with <memory_resource> in libstdc++).
 /// **Fails**: allocate throws pmrheap::out_of_memory when the backing fails, the size cannot be an
 /// object or `memory_limit` would be passed; try_allocate returns nullptr, resize false, remap
 /// nullptr in those cases.
