@@ -82,19 +82,21 @@ TEST_CASE("conformance kit: check_many_aligned finds a resource that misaligns a
   for (std::size_t bad = 16; bad <= 4096; bad *= 2) {
     CAPTURE(bad);
     struct alternate_misaligner final : std::pmr::memory_resource {
+      // A check that fails leaves its blocks behind: all are freed with this resource.
+      std::pmr::monotonic_buffer_resource upstream;
       std::size_t bad = 0;
       bool flip = false;
       void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-        if (alignment != bad) return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+        if (alignment != bad) return upstream.allocate(bytes, alignment);
         flip = !flip;
-        auto* p = static_cast<std::byte*>(std::pmr::new_delete_resource()->allocate(bytes + alignment, alignment));
+        auto* p = static_cast<std::byte*>(upstream.allocate(bytes + alignment, alignment));
         return flip ? p : p + 8;
       }
       void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-        if (alignment != bad) return std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+        if (alignment != bad) return upstream.deallocate(p, bytes, alignment);
         auto* b = static_cast<std::byte*>(p);
         if (!pmrheap::detail::is_aligned(b, alignment)) b -= 8;
-        std::pmr::new_delete_resource()->deallocate(b, bytes + alignment, alignment);
+        upstream.deallocate(b, bytes + alignment, alignment);
       }
       bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
     } r;
@@ -108,12 +110,14 @@ TEST_CASE("conformance kit: check_many_aligned finds a resource that misaligns a
 TEST_CASE(
     "conformance kit: an exception on a legal request becomes a conformance_error naming check, size, alignment") {
   struct refuses_big final : std::pmr::memory_resource {
+    // A check that fails leaves its blocks behind: all are freed with this resource.
+    std::pmr::monotonic_buffer_resource upstream;
     void* do_allocate(std::size_t bytes, std::size_t alignment) override {
       if (bytes > 1000) throw std::bad_alloc();
-      return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+      return upstream.allocate(bytes, alignment);
     }
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-      std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+      upstream.deallocate(p, bytes, alignment);
     }
     bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
   } r;
@@ -128,14 +132,16 @@ TEST_CASE(
 // validating_resource names the check that was running when it found a violation.
 TEST_CASE("validating_resource: a violation found during a check names the check") {
   struct leaks_alignment final : std::pmr::memory_resource {
+    // A check that fails leaves its blocks behind: all are freed with this resource.
+    std::pmr::monotonic_buffer_resource upstream;
     void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-      auto* p = static_cast<std::byte*>(std::pmr::new_delete_resource()->allocate(bytes + 64, 64));
+      auto* p = static_cast<std::byte*>(upstream.allocate(bytes + 64, 64));
       return alignment >= 32 ? p + 16 : p;
     }
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
       auto* b = static_cast<std::byte*>(p);
       if (alignment >= 32) b -= 16;
-      std::pmr::new_delete_resource()->deallocate(b, bytes + 64, 64);
+      upstream.deallocate(b, bytes + 64, 64);
     }
     bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
   } r;
