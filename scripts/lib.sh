@@ -2,7 +2,10 @@
 # shellcheck shell=bash
 
 # Debian/Ubuntu packages every build needs. Extra groups are added by the scripts that need them.
-PMRHEAP_PACKAGES=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev libboost-container-dev libbenchmark-dev)
+# libunwind-dev (with its runtime, libunwind8): stack_trace's second-fastest unwinder, loaded at run
+# time by pmrheap_testing, never linked (docs/testing/debug_resource.md#stack-capture says why).
+PMRHEAP_PACKAGES=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev libboost-container-dev libbenchmark-dev
+  libunwind-dev)
 
 die() { echo "error: $*" >&2; exit 1; }
 

@@ -60,7 +60,7 @@ TEST_CASE("arena_resource: conformance over page_resource, c_resource and new_de
       arena_resource arena(upstream);
       pmrheap::testing::validating_resource v(&arena);
       pmrheap::testing::check_conformance(v);
-      CHECK(v.live_blocks() == 0);
+      CHECK(v.blocks_in_use() == 0);
       CHECK(upstream->live() > 0);
     }
     CHECK(upstream->live() == 0);

@@ -61,13 +61,13 @@ void debug_mismatches(pmrheap::resource& r) {
   CHECK(d.remap(p, 32, 64, 8) == nullptr);
   for (int i = 0; i < 32; ++i) REQUIRE(p[i] == 0x5a);
   d.deallocate(p, 31, 16);
-  CHECK(d.leak_count() == 0);
+  CHECK(d.blocks_in_use() == 0);
   void* q = d.allocate(32, 16);
   d.deallocate(q, 32, 8);
-  CHECK(d.leak_count() == 0);
+  CHECK(d.blocks_in_use() == 0);
   void* both = d.allocate(100, 64);
   d.deallocate(both, 99, 32);
-  CHECK(d.leak_count() == 0);
+  CHECK(d.blocks_in_use() == 0);
   pmrheap::test::debug_error_sink() = nullptr;
   using kind = pmrheap::debug_error_kind;
   const std::vector<kind> expected = {kind::size_mismatch,      kind::alignment_mismatch, kind::size_mismatch,
@@ -80,7 +80,7 @@ void debug_mismatches(pmrheap::resource& r) {
   }
   CHECK(errors[0].message.find("31") != std::string::npos);
   CHECK(d.statistics().errors == expected.size());
-  CHECK(d.statistics().live_allocations == 0);
+  CHECK(d.statistics().blocks_in_use == 0);
 }
 
 // Addresses outside a buffer resource's buffer: owns() says no, from one byte before it to the
@@ -228,9 +228,9 @@ const std::vector<specific_bad_input>& specific_bad_inputs() {
                                pmrheap::testing::conformance_error);
           CHECK_THROWS_WITH_AS(v.deallocate(p, 32, 8), doctest::Contains("alignment 16"),
                                pmrheap::testing::conformance_error);
-          CHECK(v.live_blocks() == 1);
+          CHECK(v.blocks_in_use() == 1);
           v.deallocate(p, 32, 16);
-          CHECK(v.live_blocks() == 0);
+          CHECK(v.blocks_in_use() == 0);
         }}},
       {{"debug_resource(c_resource)", "debug_resource(c_resource, no quarantine)"},
        {"deallocate, resize or remap with the wrong size or alignment (debug_resource)",

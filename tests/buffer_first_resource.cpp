@@ -33,7 +33,7 @@ TEST_CASE("buffer_first_resource: conformance, a fresh instance per check") {
       buffer_first_resource r(buffer, &fallback);
       pmrheap::testing::validating_resource v(&r);
       run(v);
-      CHECK(v.live_blocks() == 0);
+      CHECK(v.blocks_in_use() == 0);
     }
     CHECK(fallback.live() == 0);
   }

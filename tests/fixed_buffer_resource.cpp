@@ -35,7 +35,7 @@ TEST_CASE_TEMPLATE("fixed buffers: conformance on a 6.4 MB buffer", R, FIXED_BUF
   R fixed(big_buffer);
   pmrheap::testing::validating_resource v(&fixed);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 // Zig's `test reset`: an 8-byte buffer holds one u64; reset() hands the same memory out again.

@@ -70,7 +70,7 @@ TEST_CASE("smp_resource: conformance") {
   smp_resource smp;
   pmrheap::testing::validating_resource v(&smp);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("smp_resource: bad input") { pmrheap::test::check_contract(*smp_resource::instance()); }

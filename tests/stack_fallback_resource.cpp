@@ -55,7 +55,7 @@ TEST_CASE("stack_fallback_resource: conformance, a fresh instance per check") {
       stack_fallback_resource<4096> r(&fallback);
       pmrheap::testing::validating_resource v(&r);
       run(v);
-      CHECK(v.live_blocks() == 0);
+      CHECK(v.blocks_in_use() == 0);
     }
     CHECK(fallback.live() == 0);
   }

@@ -67,7 +67,7 @@ TEST_CASE("synchronized_resource: conformance") {
   synchronized_resource<> s(pmrheap::c_resource::instance());
   pmrheap::testing::validating_resource v(&s);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("synchronized_resource: conformance over a std resource that is not thread-safe") {
@@ -77,7 +77,7 @@ TEST_CASE("synchronized_resource: conformance over a std resource that is not th
   pmrheap::testing::check_basic(v);
   pmrheap::testing::check_aligned(v);
   pmrheap::testing::check_aligned_shrink(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
 }
 
 TEST_CASE("synchronized_resource: bad input") {

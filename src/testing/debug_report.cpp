@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// debug_resource, second half: the reports (what a changed canary or fill, a mismatch, an unknown
-// pointer or a leak looks like) and the verbose log lines. Split from debug_resource.cpp by layer:
-// that file keeps the records and runs the cheap checks, this one words what they find; nothing
-// here runs unless something was found or verbose_log is on.
+// debug_resource's reports: what a changed canary or fill, a mismatch, an unknown pointer or a leak
+// looks like. Split from the paths by layer: debug_resource.cpp and debug_quarantine.cpp keep the
+// records and run the cheap checks, this file words what they find; nothing here runs unless
+// something was found.
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -10,12 +10,10 @@
 #include <string>
 #include <utility>
 
-#include "pmrheap/testing/debug_resource.hpp"
+#include "debug_state.hpp"
 
 namespace pmrheap {
 namespace {
-
-constexpr const char* prefix = "pmrheap::debug_resource: ";
 
 // "the 24-byte block at 0x... (alignment 8, allocation #3)"
 std::string describe(const void* p, std::size_t bytes, std::size_t alignment, std::uint64_t serial) {
@@ -107,6 +105,7 @@ std::string debug_state::describe_call(const call& c) {
 
 void debug_state::add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message) {
   ++stats_.errors;
+  ++stats_.errors_by_kind[static_cast<std::size_t>(kind)];
   errors.push_back(debug_error{kind, std::move(message), p});
 }
 
@@ -117,12 +116,12 @@ void debug_state::report_unknown(const call& c, error_list& errors) {
     return;
   }
   if (const auto retained = retained_.find(at); retained != retained_.end()) {
-    const retained_record& r = retained->second;
+    const debug::retained_record& r = retained->second;
     report_freed(c, r.bytes, r.alignment, r.serial, r.traces, errors);
     return;
   }
   std::string message =
-      fmt::format("{}invalid free: {} names no block this resource handed out", prefix, describe_call(c));
+      fmt::format("{}invalid free: {} names no block this resource handed out", prefix_, describe_call(c));
   // Only the table is consulted: is the pointer inside a live block? Blocks do not overlap, so at
   // most one is; a linear search is fine on this error path.
   const record* inside = nullptr;
@@ -144,7 +143,7 @@ void debug_state::report_freed(const call& c, std::size_t bytes, std::size_t ali
                                const trace_pair& traces, error_list& errors) {
   const bool is_free = c.op == operation::deallocate;
   std::string message =
-      fmt::format("{}{}: {} of {}, which was already freed\n", prefix, is_free ? "double free" : "use after free",
+      fmt::format("{}{}: {} of {}, which was already freed\n", prefix_, is_free ? "double free" : "use after free",
                   describe_call(c), describe(c.p, bytes, alignment, serial));
   append_trace(message, "allocated", traces.allocated);
   append_trace(message, is_free ? "first freed" : "freed", traces.freed);
@@ -156,7 +155,7 @@ void debug_state::report_freed(const call& c, std::size_t bytes, std::size_t ali
 bool debug_state::report_mismatch(const call& c, const record& block, error_list& errors) {
   bool matches = true;
   const auto report = [&](debug_error_kind kind, std::string what) {
-    std::string message = fmt::format("{}{}: {} of {}: {}\n", prefix, to_string(kind), describe_call(c),
+    std::string message = fmt::format("{}{}: {} of {}: {}\n", prefix_, to_string(kind), describe_call(c),
                                       describe(block.at, block.bytes, block.alignment(), block.serial), what);
     append_trace(message, "allocated", traces_of(block).allocated);
     append_trace(message, done(c.op), c.trace);
@@ -177,12 +176,12 @@ void debug_state::report_overrun(const record& block, const call& c, error_list&
   std::string message = fmt::format(
       "{}overrun: {} was written past its end: {} of the {} canary bytes after it changed, the first at offset {} "
       "(found by {})\n",
-      prefix, describe(p, block.bytes, block.alignment(), block.serial), r.changed, options_.canary_bytes,
+      prefix_, describe(p, block.bytes, block.alignment(), block.serial), r.changed, options_.canary_bytes,
       block.bytes + r.first, name(c.op));
   append_trace(message, "allocated", traces_of(block).allocated);
   append_trace(message, done(c.op), c.trace);
   add_error(errors, debug_error_kind::overrun, p, std::move(message));
-  fill(p + block.bytes, options_.canary_bytes, debug_resource::canary_fill);  // report each overrun once
+  debug::fill(p + block.bytes, options_.canary_bytes, debug_resource::canary_fill);  // report each overrun once
 }
 
 void debug_state::report_written_after_free(const record& block, const char* when, error_list& errors) {
@@ -192,60 +191,22 @@ void debug_state::report_written_after_free(const record& block, const char* whe
   std::string message = fmt::format(
       "{}use after free: {} was written after it was freed: {} bytes changed, the first at offset {} (0x{:02x} "
       "instead of 0x{:02x}; found {})\n",
-      prefix, describe(p, block.bytes, block.alignment(), block.serial), r.changed, r.first,
+      prefix_, describe(p, block.bytes, block.alignment(), block.serial), r.changed, r.first,
       static_cast<unsigned>(p[r.first]), debug_resource::freed_fill, when);
   append_trace(message, "allocated", traces_of(block).allocated);
   append_trace(message, "freed", traces_of(block).freed);
   add_error(errors, debug_error_kind::use_after_free, p, std::move(message));
-  fill(p, held, debug_resource::freed_fill);  // report each write once
+  debug::fill(p, held, debug_resource::freed_fill);  // report each write once
 }
 
 void debug_state::add_leaks(error_list& errors) {
   // In allocation order, so the reports of a deterministic program are too.
   for (const record* block : live_by_serial()) {
-    std::string message = fmt::format("{}leak: {} was never deallocated\n", prefix,
+    std::string message = fmt::format("{}leak: {} was never deallocated\n", prefix_,
                                       describe(block->at, block->bytes, block->alignment(), block->serial));
     append_trace(message, "allocated", traces_of(*block).allocated);
     add_error(errors, debug_error_kind::leak, block->at, std::move(message));
   }
-}
-
-// ---- verbose_log --------------------------------------------------------------------------------
-// A line that cannot be formatted (no memory) is lost; the operation is not.
-
-void debug_state::log_allocate(std::size_t bytes, std::size_t alignment, const void* p,
-                               const char* refused) const noexcept {
-  try {
-    if (refused != nullptr) {
-      log(fmt::format("allocate {} bytes, alignment {} -> failed ({})", bytes, alignment, refused));
-    } else {
-      log(fmt::format("allocate {} bytes, alignment {} -> {} (allocation #{})", bytes, alignment, p,
-                      stats_.total_allocations));
-    }
-  } catch (...) {
-  }
-}
-
-void debug_state::log_deallocate(const record& block) const noexcept {
-  try {
-    log(fmt::format("deallocate {}, {} bytes, alignment {} (allocation #{})", static_cast<const void*>(block.at),
-                    block.bytes, block.alignment(), block.serial));
-  } catch (...) {
-  }
-}
-
-void debug_state::log_resize(const call& c, const void* q) const noexcept {
-  try {
-    log(fmt::format("{} -> {}", describe_call(c), q == nullptr ? std::string("refused") : fmt::format("{}", q)));
-  } catch (...) {
-  }
-}
-
-void debug_state::log(const std::string& line) const noexcept {
-  std::FILE* out = options_.log != nullptr ? options_.log : stderr;
-  std::fputs(prefix, out);
-  std::fputs(line.c_str(), out);
-  std::fputc('\n', out);
 }
 
 void debug_state::dispatch(const error_list& errors) const {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// stack_trace. Capture uses the unwinder every gcc/clang target has (<unwind.h>), or execinfo's
-// backtrace(); symbolisation uses libbacktrace when the build found it, else execinfo's
-// backtrace_symbols, else prints addresses. src/meson.build decides (PMRHEAP_HAVE_LIBBACKTRACE,
+// stack_trace. Capture is in src/platform/stack_capture.cpp (frame pointers, libunwind, libgcc);
+// symbolisation uses libbacktrace when the build found it, else execinfo's backtrace_symbols, else
+// prints addresses. src/testing/meson.build decides (PMRHEAP_HAVE_LIBBACKTRACE,
 // PMRHEAP_HAVE_EXECINFO): a header check here would see the build machine's headers in cross builds.
 //
 // Design notes: capture stores addresses only, so a debug_resource can afford it on every
@@ -17,9 +17,8 @@
 #include <cstdlib>
 #include <mutex>
 
-#if __has_include(<unwind.h>) && defined(__GNUC__)
-#  include <unwind.h>
-#endif
+#include "../platform/stack_capture.hpp"
+
 #if defined(PMRHEAP_HAVE_LIBBACKTRACE)
 #  include <backtrace.h>
 #endif
@@ -32,49 +31,6 @@
 
 namespace pmrheap {
 namespace {
-
-// ---- capture ----------------------------------------------------------------------------------
-
-#if __has_include(<unwind.h>) && defined(__GNUC__)
-struct unwind_walk {
-  void** out;
-  std::size_t skip;
-  std::size_t count;
-  std::size_t max;
-};
-
-_Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* arg) {
-  auto& walk = *static_cast<unwind_walk*>(arg);
-  const auto ip = _Unwind_GetIP(context);
-  if (ip == 0) return _URC_END_OF_STACK;
-  if (walk.skip > 0) {
-    --walk.skip;
-    return _URC_NO_REASON;
-  }
-  walk.out[walk.count++] = reinterpret_cast<void*>(ip);
-  return walk.count == walk.max ? _URC_END_OF_STACK : _URC_NO_REASON;
-}
-
-// `skip` counts frames above the caller of capture(); the walk starts in walk_stack itself, which
-// must stay a frame of its own for that count to hold.
-PMRHEAP_NOINLINE std::size_t walk_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
-  unwind_walk walk{out, skip + 2, 0, frames};  // + walk_stack + capture
-  _Unwind_Backtrace(collect_frame, &walk);
-  return walk.count;
-}
-#elif defined(PMRHEAP_HAVE_EXECINFO)
-PMRHEAP_NOINLINE std::size_t walk_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
-  constexpr std::size_t max_skip = 64;
-  if (skip > max_skip) skip = max_skip;
-  void* all[stack_trace::max_frames + max_skip + 2];
-  const int got = ::backtrace(all, static_cast<int>(frames + skip + 2));
-  std::size_t count = 0;
-  for (std::size_t i = skip + 2; i < static_cast<std::size_t>(got < 0 ? 0 : got); ++i) out[count++] = all[i];
-  return count;
-}
-#else
-std::size_t walk_stack(void**, std::size_t, std::size_t) noexcept { return 0; }
-#endif
 
 // ---- symbols ----------------------------------------------------------------------------------
 
@@ -185,9 +141,21 @@ stack_trace stack_trace::capture(std::size_t frames, std::size_t skip) noexcept 
   stack_trace trace;
   if (frames > max_frames) frames = max_frames;
   if (frames == 0) return trace;
-  trace.size_ = walk_stack(trace.frames_.data(), frames, skip);
+  trace.size_ = platform::capture_stack(trace.frames_.data(), frames, skip);
+  asm volatile("" ::: "memory");  // not a tail call: capture's frame is the one skipped
   return trace;
 }
+
+stack_trace stack_trace::capture_with(stack_unwinder how, std::size_t frames, std::size_t skip) noexcept {
+  stack_trace trace;
+  if (frames > max_frames) frames = max_frames;
+  if (frames == 0) return trace;
+  trace.size_ = platform::capture_stack_with(how, trace.frames_.data(), frames, skip);
+  asm volatile("" ::: "memory");
+  return trace;
+}
+
+bool stack_trace::available(stack_unwinder how) noexcept { return platform::unwinder_available(how); }
 
 std::string stack_trace::to_string(std::string_view indent) const {
   std::string out;

@@ -19,9 +19,21 @@ void validating_resource::check() const {
   throw_if_violated();
 }
 
-std::size_t validating_resource::live_blocks() const {
+std::size_t validating_resource::blocks_in_use() const {
   std::lock_guard lock(mutex_);
   return live_.size();
+}
+
+namespace {
+// "validating_resource (in check_basic)" while a conformance check runs, else "validating_resource".
+std::string who() {
+  const char* check = running_check();
+  return check != nullptr ? fmt::format("validating_resource (in {})", check) : std::string("validating_resource");
+}
+}  // namespace
+
+bool validating_resource::zero_to_upstream(std::size_t bytes, std::size_t alignment) const noexcept {
+  return bytes == 0 && std::has_single_bit(alignment) && upstream_resource() != std::pmr::null_memory_resource();
 }
 
 void validating_resource::throw_if_violated() const {
@@ -33,23 +45,23 @@ void validating_resource::record(std::string violation) noexcept {
 }
 
 std::string validating_resource::admit(void* p, std::size_t bytes, std::size_t alignment, const char* operation) {
-  if (p == nullptr) return fmt::format("validating_resource: {}({}, {}) returned null", operation, bytes, alignment);
+  if (p == nullptr) return fmt::format("{}: {}({}, {}) returned null", who(), operation, bytes, alignment);
   if (!detail::is_aligned(p, alignment))
-    return fmt::format("validating_resource: {}({}, {}) returned {}, not aligned to {}", operation, bytes, alignment, p,
+    return fmt::format("{}: {}({}, {}) returned {}, not aligned to {}", who(), operation, bytes, alignment, p,
                        alignment);
   if (reinterpret_cast<std::uintptr_t>(p) > ~std::uintptr_t{0} - bytes)
-    return fmt::format("validating_resource: {}({}, {}) returned {}, a block that wraps the address space", operation,
-                       bytes, alignment, p);
+    return fmt::format("{}: {}({}, {}) returned {}, a block that wraps the address space", who(), operation, bytes,
+                       alignment, p);
   const auto* begin = static_cast<const std::byte*>(p);
   auto next = live_.lower_bound(begin);
   if (next != live_.end() && next->first < begin + bytes)
-    return fmt::format("validating_resource: {}({}, {}) returned {}, overlapping the live block at {}", operation,
-                       bytes, alignment, p, static_cast<const void*>(next->first));
+    return fmt::format("{}: {}({}, {}) returned {}, overlapping the live block at {}", who(), operation, bytes,
+                       alignment, p, static_cast<const void*>(next->first));
   if (next != live_.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.bytes > begin)
-      return fmt::format("validating_resource: {}({}, {}) returned {}, inside the live block at {} of {} bytes",
-                         operation, bytes, alignment, p, static_cast<const void*>(prev->first), prev->second.bytes);
+      return fmt::format("{}: {}({}, {}) returned {}, inside the live block at {} of {} bytes", who(), operation, bytes,
+                         alignment, p, static_cast<const void*>(prev->first), prev->second.bytes);
   }
   live_.emplace(begin, block{bytes, alignment});
   return {};
@@ -58,22 +70,23 @@ std::string validating_resource::admit(void* p, std::size_t bytes, std::size_t a
 std::string validating_resource::find_live(void* p, std::size_t bytes, std::size_t alignment,
                                            const char* operation) const {
   auto it = live_.find(static_cast<const std::byte*>(p));
-  if (it == live_.end())
-    return fmt::format("validating_resource: {}({}, {} bytes) names no live block", operation, p, bytes);
+  if (it == live_.end()) return fmt::format("{}: {}({}, {} bytes) names no live block", who(), operation, p, bytes);
   if (it->second.bytes != bytes || it->second.alignment != alignment)
-    return fmt::format("validating_resource: {}({}) with {} bytes, alignment {}; the block has {} bytes, alignment {}",
-                       operation, p, bytes, alignment, it->second.bytes, it->second.alignment);
+    return fmt::format("{}: {}({}) with {} bytes, alignment {}; the block has {} bytes, alignment {}", who(), operation,
+                       p, bytes, alignment, it->second.bytes, it->second.alignment);
   return {};
 }
 
 void* validating_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (!std::has_single_bit(alignment)) throw_allocation_failure(bytes, alignment);
   std::lock_guard lock(mutex_);
   throw_if_violated();
-  void* const p = upstream_->allocate(bytes, alignment);
+  // Screened: bad alignments and sizes throw here. Zero bytes are asked of the upstream too (what
+  // it answers is part of what is checked), except of the null upstream: the empty block.
+  void* const p = zero_to_upstream(bytes, alignment) ? upstream_resource()->allocate(0, alignment)
+                                                     : forward_allocate(bytes, alignment);
   if (bytes == 0) {
     if (p == nullptr || !detail::is_aligned(p, alignment))
-      throw conformance_error(fmt::format("validating_resource: allocate(0, {}) returned {}", alignment, p));
+      throw conformance_error(fmt::format("{}: allocate(0, {}) returned {}", who(), alignment, p));
     return p;
   }
   if (std::string violation = admit(p, bytes, alignment, "allocate"); !violation.empty())
@@ -83,7 +96,7 @@ void* validating_resource::do_allocate(std::size_t bytes, std::size_t alignment)
 
 void* validating_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
   std::lock_guard lock(mutex_);
-  void* const p = pmrheap::try_allocate(*upstream_, bytes, alignment);
+  void* const p = forward_try_allocate(bytes, alignment);
   if (p != nullptr) record(admit(p, bytes, alignment, "try_allocate"));
   return p;
 }
@@ -98,7 +111,8 @@ void validating_resource::do_deallocate(void* p, std::size_t bytes, std::size_t 
     }
     live_.erase(static_cast<const std::byte*>(p));
   }
-  upstream_->deallocate(p, bytes, alignment);
+  if (zero_to_upstream(bytes, alignment)) return upstream_resource()->deallocate(p, 0, alignment);
+  forward_deallocate(p, bytes, alignment);
 }
 
 bool validating_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
@@ -108,7 +122,7 @@ bool validating_resource::do_resize(void* p, std::size_t old_bytes, std::size_t 
     record(std::move(violation));
     return false;
   }
-  if (!pmrheap::resize(*upstream_, p, old_bytes, new_bytes, alignment)) return false;
+  if (!forward_resize(p, old_bytes, new_bytes, alignment)) return false;
   live_.erase(static_cast<const std::byte*>(p));
   record(admit(p, new_bytes, alignment, "resize"));
   return true;
@@ -121,7 +135,7 @@ void* validating_resource::do_remap(void* p, std::size_t old_bytes, std::size_t 
     record(std::move(violation));
     return nullptr;
   }
-  void* const q = pmrheap::remap(*upstream_, p, old_bytes, new_bytes, alignment);
+  void* const q = forward_remap(p, old_bytes, new_bytes, alignment);
   if (q == nullptr) return nullptr;
   live_.erase(static_cast<const std::byte*>(p));
   record(admit(q, new_bytes, alignment, "remap"));

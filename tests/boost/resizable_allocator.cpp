@@ -315,7 +315,7 @@ TEST_CASE("resizable_allocator: every size it reports is the size the resource h
       s.shrink_to_fit();
     }
     CHECK_NOTHROW(checked.check());
-    CHECK(checked.live_blocks() == 0);
+    CHECK(checked.blocks_in_use() == 0);
   }
 }
 

@@ -259,6 +259,8 @@ inline const std::vector<forwarding_entry>& forwarding_resources() {
       {"stack_fallback_resource<256>", d::make_over<pmrheap::stack_fallback_resource<256>>},
       {"failing_resource", d::make_over<pmrheap::failing_resource>},
       {"logging_resource(callback)", d::logging_over},
+      {"debug_resource", d::make_over<pmrheap::debug_resource>},
+      {"validating_resource", d::make_over<pmrheap::testing::validating_resource>},
   };
   return entries;
 }

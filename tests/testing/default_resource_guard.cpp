@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "pmrheap/c_resource.hpp"
-#include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/testing.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
 #include "support/counting_resource.hpp"
 
 using pmrheap::default_resource_guard;
@@ -21,7 +21,7 @@ TEST_CASE("default_resource_guard: conformance of the resource it installs, reac
   default_resource_guard guard(&counter);
   pmrheap::testing::validating_resource v(std::pmr::get_default_resource());
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
   CHECK(counter.allocations > 0);
   CHECK(counter.live() == 0);
 }

@@ -45,7 +45,7 @@ TEST_CASE("failing_resource: conformance") {
   failing_resource f(pmrheap::c_resource::instance());
   pmrheap::testing::validating_resource v(&f);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
   CHECK(f.allocations() == f.deallocations());
   CHECK(f.allocated_bytes() == f.freed_bytes());
   CHECK_FALSE(f.has_induced_failure());
@@ -217,4 +217,21 @@ TEST_CASE("failing_resource: drives a std::pmr container into its error path") {
   CHECK(threw);
   CHECK(v.size() == 4);  // capacities 1, 2, 4 were allocated; growing to 8 failed
   for (int i = 0; i < 4; ++i) CHECK(v[static_cast<std::size_t>(i)] == i);
+}
+
+TEST_CASE("failing_resource: blocks_in_use counts blocks allocated and not yet freed") {
+  pmrheap::failing_resource f(pmrheap::c_resource::instance(), 2);
+  CHECK(f.blocks_in_use() == 0);
+  void* a = f.allocate(16, 8);
+  void* b = f.allocate(32, 8);
+  CHECK(f.blocks_in_use() == 2);
+  CHECK_THROWS_AS(static_cast<void>(f.allocate(8, 8)), pmrheap::out_of_memory);  // induced: not counted
+  CHECK(f.blocks_in_use() == 2);
+  void* empty = f.allocate(0, 8);  // the empty block owns no memory
+  CHECK(f.blocks_in_use() == 2);
+  f.deallocate(empty, 0, 8);
+  f.deallocate(a, 16, 8);
+  CHECK(f.blocks_in_use() == 1);
+  f.deallocate(b, 32, 8);
+  CHECK(f.blocks_in_use() == 0);
 }

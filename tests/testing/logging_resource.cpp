@@ -72,7 +72,7 @@ TEST_CASE("logging_resource: conformance") {
   logging_resource log(pmrheap::c_resource::instance(), [&count](std::string_view) { ++count; });
   pmrheap::testing::validating_resource v(&log);
   pmrheap::testing::check_conformance(v);
-  CHECK(v.live_blocks() == 0);
+  CHECK(v.blocks_in_use() == 0);
   CHECK(count > 100);
 }
 

@@ -54,14 +54,23 @@ PMRHEAP_TESTING_API void check_aligned(std::pmr::memory_resource& mr);
 PMRHEAP_TESTING_API void check_large_alignment(std::pmr::memory_resource& mr);
 /// Zig's testAllocatorAlignedShrink: a block of 2 pages + 50 bytes shrunk to half, contents kept.
 PMRHEAP_TESTING_API void check_aligned_shrink(std::pmr::memory_resource& mr);
-/// pmrheap's addition: eight blocks live at once for every alignment from 1 to page_size_min / 2,
+/// pmrheap's addition: first, for every alignment from 16 to 4096, four sizes that are not
+/// multiples of it, three blocks of each in a row (a pool that aligns only alternate blocks fails
+/// at the second); then eight blocks live at once for every alignment from 1 to page_size_min / 2,
 /// sizes not multiples of the alignment, each filled and verified after all are allocated (so an
 /// overlap or misplacement shows even without validating_resource), freed in a shuffled order.
 /// Zig's checks free each block before taking the next, which hides allocators that align only
 /// their first block (libstdc++ 12's unsynchronized_pool_resource above 16 bytes).
 PMRHEAP_TESTING_API void check_many_aligned(std::pmr::memory_resource& mr);
 /// All five, in order.
+/// Every check makes legal requests only: an exception the resource throws from one (std::bad_alloc
+/// included) is reported as a conformance_error naming the check, the call, the size and the
+/// alignment.
 PMRHEAP_TESTING_API void check_conformance(std::pmr::memory_resource& mr);
+
+/// The check running on the calling thread ("check_basic", ...), or nullptr outside the checks;
+/// validating_resource names it in the violations it reports.
+[[nodiscard]] PMRHEAP_TESTING_API const char* running_check() noexcept;
 
 /// What an exhaustive failure check found (see allocation_failure_error).
 enum class allocation_failure_problem {

@@ -46,6 +46,8 @@ class PMRHEAP_TESTING_API failing_resource final : public forwarding_resource {
   [[nodiscard]] std::size_t allocations() const noexcept { return allocations_; }
   /// Deallocations of non-zero size.
   [[nodiscard]] std::size_t deallocations() const noexcept { return deallocations_; }
+  /// Blocks allocated through it and not yet deallocated: allocations() - deallocations().
+  [[nodiscard]] std::size_t blocks_in_use() const noexcept { return allocations_ - deallocations_; }
   /// Bytes of successful allocations, plus the growth of successful resizes and remaps.
   [[nodiscard]] std::size_t allocated_bytes() const noexcept { return allocated_bytes_; }
   /// Bytes deallocated, plus the shrinkage of successful resizes and remaps.

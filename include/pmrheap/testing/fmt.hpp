@@ -22,17 +22,17 @@ struct no_spec_formatter {
 
 }  // namespace pmrheap::detail
 
-/// `live: 2 blocks, 48 bytes; peak: 64 bytes; total: 5 allocations (96 bytes), 3 deallocations;
+/// `live: 2 blocks, 48 bytes; peak: 3 blocks, 64 bytes; total: 5 allocations (96 bytes), 3 deallocations;
 /// quarantined: 3 blocks, 48 bytes; errors: 0`
 template <>
 struct fmt::formatter<pmrheap::debug_statistics> : pmrheap::detail::no_spec_formatter {
   template <class FormatContext>
   auto format(const pmrheap::debug_statistics& s, FormatContext& ctx) const -> decltype(ctx.out()) {
     return fmt::format_to(ctx.out(),
-                          "live: {} blocks, {} bytes; peak: {} bytes; total: {} allocations ({} bytes), {} "
+                          "live: {} blocks, {} bytes; peak: {} blocks, {} bytes; total: {} allocations ({} bytes), {} "
                           "deallocations; quarantined: {} blocks, {} bytes; errors: {}",
-                          s.live_allocations, s.live_bytes, s.peak_bytes, s.total_allocations, s.total_bytes,
-                          s.total_deallocations, s.quarantined_blocks, s.quarantined_bytes, s.errors);
+                          s.blocks_in_use, s.live_bytes, s.peak_blocks_in_use, s.peak_bytes, s.total_allocations,
+                          s.total_bytes, s.total_deallocations, s.quarantined_blocks, s.quarantined_bytes, s.errors);
   }
 };
 

@@ -14,9 +14,25 @@
 
 namespace pmrheap {
 
+/// The ways stack_trace::capture() can walk the stack, cheapest first
+/// (docs/testing/debug_resource.md#stack-capture).
+enum class stack_unwinder {
+  /// Follows the chain of saved frame pointers: a few loads per frame. Needs code compiled with
+  /// frame pointers (pmrheap_testing is); every pointer is checked against the thread's stack
+  /// bounds, so code without them ends the walk early instead of crashing. x86, x86-64 and AArch64
+  /// Linux.
+  frame_pointers,
+  /// libunwind's unw_backtrace (Debian's libunwind8), loaded at run time when present, never
+  /// linked: linking it would rebind backtrace() and the C++ exception unwinder for the process.
+  libunwind,
+  /// libgcc's _Unwind_Backtrace: every gcc and clang target, the slowest of the three.
+  libgcc,
+};
+
 /// Up to `max_frames` return addresses of the calling thread, innermost first. Capturing walks the
-/// stack with the unwinder and stores addresses only; names, files and lines are looked up when the
-/// trace is printed. Used by debug_resource and failing_resource for their reports.
+/// stack with the cheapest unwinder that works (stack_unwinder) and stores addresses only; names,
+/// files and lines are looked up when the trace is printed. Used by debug_resource and
+/// failing_resource for their reports.
 ///
 /// Symbolisation, chosen when pmrheap is built (see symbolizer()):
 /// - "libbacktrace": function names (demangled), file and line, inlined frames included. Needs
@@ -34,10 +50,20 @@ class PMRHEAP_TESTING_API stack_trace {
   /// Captures up to `frames` (at most max_frames) return addresses, starting with the function that
   /// calls capture(), after skipping `skip` more frames (a helper's own frames, say).
   /// **Returns**: the trace; empty where the platform cannot unwind or `frames` is 0.
-  /// **Cost**: one unwinder walk of `skip + frames` frames (about a microsecond for 6 frames on
-  /// x86-64 Linux); no allocation, no symbol lookup. **Thread safety**: safe.
+  /// A frame-pointer walk is kept when it reaches `frames` frames; a walk cut short (a frame
+  /// pointer outside the stack, a null one, the outermost frame) is redone with libunwind, else
+  /// libgcc. Frames of functions built without frame pointers can be missing from a walk that
+  /// completes; the first (the caller) never is.
+  /// **Cost**: one walk of `skip + frames` frames (figures in docs/testing/debug_resource.md); no
+  /// allocation, no symbol lookup. **Thread safety**: safe.
   [[nodiscard]] PMRHEAP_NOINLINE static stack_trace capture(std::size_t frames = max_frames,
                                                             std::size_t skip = 0) noexcept;
+  /// capture() with one unwinder only: empty when `how` is not available(); a frame-pointer walk
+  /// keeps the frames it could follow, possibly fewer than asked. For tests and measurements.
+  [[nodiscard]] PMRHEAP_NOINLINE static stack_trace capture_with(stack_unwinder how, std::size_t frames = max_frames,
+                                                                 std::size_t skip = 0) noexcept;
+  /// Whether `how` can run in this build and process.
+  [[nodiscard]] static bool available(stack_unwinder how) noexcept;
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }

@@ -58,7 +58,7 @@ class debug_model final : public model {
   }
   [[nodiscard]] std::string check(pmrheap::resource&, const std::vector<block>& live) override {
     const pmrheap::debug_statistics s = d_.statistics();
-    if (s.live_allocations != live.size()) return "statistics().live_allocations disagrees with the live blocks";
+    if (s.blocks_in_use != live.size()) return "statistics().blocks_in_use disagrees with the live blocks";
     if (s.live_bytes != live_bytes_) return "statistics().live_bytes disagrees with the live blocks";
     if (s.total_allocations != allocations_ || s.total_deallocations != deallocations_)
       return "statistics() miscounts allocations or deallocations";

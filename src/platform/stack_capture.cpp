@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+// Stack capture: a frame-pointer walk, libunwind, libgcc, in that order (stack_capture.hpp).
+//
+// Design notes:
+// - Frame pointers: each frame record holds the caller's frame pointer and the return address
+//   (x86: [fp] and [fp + word]; AArch64: the {x29, x30} pair x29 points at). Code built without
+//   frame pointers leaves anything in that register, so every pointer is checked before it is
+//   read: word-aligned, above the previous one, inside this thread's stack (asked of pthreads once
+//   per thread). A walk that does not reach the frames asked for is incomplete and capture_stack
+//   falls back to the next unwinder. A function without a frame pointer that leaves the register
+//   alone is passed over unseen (its caller's record is next in the chain): such traces can miss
+//   frames of code built without frame pointers, never the caller's, whose return address sits in
+//   the kit's own record.
+// - libunwind is loaded with dlopen, not linked: libunwind.so also defines backtrace(),
+//   _Unwind_Backtrace and _Unwind_RaiseException, and a link that puts it before libgcc_s moves the
+//   whole process's C++ exception unwinding (and the libgcc path, measured 4x slower) onto it.
+//   RTLD_LOCAL keeps its symbols out of the process's lookup scope.
+// - Which frames to drop is found, not counted: each walker looks for its own return address
+//   (into capture_stack) in what it got, so inlining or an unwinder that reports its own frame
+//   cannot shift the trace by one.
+#include "stack_capture.hpp"
+
+#include <cstdint>
+
+#if defined(__GNUC__) && __has_include(<unwind.h>)
+#  include <unwind.h>
+#  define PMRHEAP_HAVE_LIBGCC_UNWIND 1
+#endif
+#if defined(__linux__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+#  include <pthread.h>
+#  define PMRHEAP_HAVE_FRAME_WALK 1
+#endif
+#if defined(__linux__)
+#  include <dlfcn.h>
+#  define PMRHEAP_HAVE_DLOPEN 1
+#endif
+
+#if defined(__clang__) || defined(__GNUC__)
+// The walk reads other functions' frame records, which AddressSanitizer does not expect.
+#  define PMRHEAP_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#  define PMRHEAP_NO_ASAN
+#endif
+
+namespace pmrheap::platform {
+namespace {
+
+constexpr std::size_t max_skip = 64;
+constexpr std::size_t scratch_frames = stack_trace::max_frames + max_skip + 8;
+
+// Copies buf[first + skip ...] to out, where `first` is just past `own` (the walker's return
+// address into capture_stack); `fallback` when it is not there.
+std::size_t take(void** out, std::size_t frames, std::size_t skip, void* const* buf, std::size_t got, const void* own,
+                 std::size_t fallback) noexcept {
+  std::size_t first = fallback;
+  for (std::size_t i = 0; i < got && i < 8; ++i) {
+    if (buf[i] == own) {
+      first = i + 1;
+      break;
+    }
+  }
+  std::size_t n = 0;
+  for (std::size_t i = first + skip; i < got && n < frames; ++i) out[n++] = buf[i];
+  return n;
+}
+
+// ---- frame pointers -----------------------------------------------------------------------------
+
+#if defined(PMRHEAP_HAVE_FRAME_WALK)
+struct stack_bounds {
+  std::uintptr_t low = 0;
+  std::uintptr_t high = 0;  // 0: not asked yet; 1: unknown, no walk on this thread
+};
+
+PMRHEAP_NOINLINE stack_bounds ask_stack_bounds() noexcept {
+  stack_bounds b{0, 1};
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return b;
+  void* base = nullptr;
+  std::size_t size = 0;
+  if (pthread_attr_getstack(&attr, &base, &size) == 0 && base != nullptr) {
+    b.low = reinterpret_cast<std::uintptr_t>(base);
+    b.high = b.low + size;
+  }
+  pthread_attr_destroy(&attr);
+  return b;
+}
+
+const stack_bounds& this_thread_stack() noexcept {
+  thread_local stack_bounds bounds;
+  if (bounds.high == 0) [[unlikely]]
+    bounds = ask_stack_bounds();
+  return bounds;
+}
+
+// Returns the number written; `complete` when that is `frames`. A walk is cut short by a frame
+// pointer that fails the checks, and also by a null one: code without frame pointers may leave the
+// register null (a new thread starts with it so), so a null is no proof of the outermost frame.
+PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(void** out, std::size_t frames, std::size_t skip,
+                                                                 bool& complete) noexcept {
+  complete = false;
+  const stack_bounds& stack = this_thread_stack();
+  if (stack.high <= 1) return 0;  // bounds unknown: never read a frame record
+  constexpr std::uintptr_t word = sizeof(void*);
+  auto fp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  // This walker's frame record first: its return address leads into capture_stack, then the
+  // record of capture_stack, whose return address is the first frame wanted.
+  std::size_t to_skip = skip + 1;
+  std::size_t n = 0;
+  while (n < frames) {
+    if (fp == 0 || fp % word != 0 || fp < stack.low || fp > stack.high - 2 * word) return n;
+    const auto* record = reinterpret_cast<const std::uintptr_t*>(fp);
+    const std::uintptr_t next = record[0];
+    const std::uintptr_t ret = record[1];
+    if (ret == 0) return n;
+    if (to_skip > 0) {
+      --to_skip;
+    } else {
+      out[n++] = reinterpret_cast<void*>(ret);
+    }
+    if (next <= fp && n < frames) return n;  // the stack grows down: callers' records lie above
+    fp = next;
+  }
+  complete = true;
+  return n;
+}
+#endif
+
+// ---- libunwind, loaded at run time --------------------------------------------------------------
+
+using unw_backtrace_fn = int (*)(void**, int);
+
+unw_backtrace_fn load_libunwind() noexcept {
+#if defined(PMRHEAP_HAVE_DLOPEN)
+  // Kept open for the life of the process: traces may be captured until exit.
+  void* const lib = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_LOCAL);
+  if (lib == nullptr) return nullptr;
+  return reinterpret_cast<unw_backtrace_fn>(dlsym(lib, "unw_backtrace"));
+#else
+  return nullptr;
+#endif
+}
+
+unw_backtrace_fn libunwind() noexcept {
+  static const unw_backtrace_fn fn = load_libunwind();
+  return fn;
+}
+
+PMRHEAP_NOINLINE std::size_t walk_libunwind(void** out, std::size_t frames, std::size_t skip) noexcept {
+  const unw_backtrace_fn fn = libunwind();
+  if (fn == nullptr) return 0;
+  void* buf[scratch_frames];
+  const int got = fn(buf, static_cast<int>(frames + skip + 4));
+  return take(out, frames, skip, buf, got < 0 ? 0 : static_cast<std::size_t>(got), __builtin_return_address(0), 2);
+}
+
+// ---- libgcc -------------------------------------------------------------------------------------
+
+#if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
+struct unwind_walk {
+  void** out;
+  std::size_t count;
+  std::size_t max;
+};
+
+_Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* arg) {
+  auto& walk = *static_cast<unwind_walk*>(arg);
+  const auto ip = _Unwind_GetIP(context);
+  if (ip == 0) return _URC_END_OF_STACK;
+  walk.out[walk.count++] = reinterpret_cast<void*>(ip);
+  return walk.count == walk.max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+#endif
+
+PMRHEAP_NOINLINE std::size_t walk_libgcc(void** out, std::size_t frames, std::size_t skip) noexcept {
+#if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
+  void* buf[scratch_frames];
+  unwind_walk walk{buf, 0, frames + skip + 4};
+  _Unwind_Backtrace(collect_frame, &walk);
+  return take(out, frames, skip, buf, walk.count, __builtin_return_address(0), 2);
+#else
+  static_cast<void>(out);
+  static_cast<void>(frames);
+  static_cast<void>(skip);
+  return 0;
+#endif
+}
+
+}  // namespace
+
+bool unwinder_available(stack_unwinder how) noexcept {
+  switch (how) {
+    case stack_unwinder::frame_pointers:
+#if defined(PMRHEAP_HAVE_FRAME_WALK)
+      return this_thread_stack().high > 1;
+#else
+      return false;
+#endif
+    case stack_unwinder::libunwind:
+      return libunwind() != nullptr;
+    case stack_unwinder::libgcc:
+#if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+// Each walker is called, not tail-called (the empty asm after it), so its return address points
+// into this function: that is how the walkers find where the caller's frames begin.
+PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, std::size_t frames,
+                                                std::size_t skip) noexcept {
+  if (skip > max_skip) skip = max_skip;
+  std::size_t n = 0;
+  switch (how) {
+    case stack_unwinder::frame_pointers:
+#if defined(PMRHEAP_HAVE_FRAME_WALK)
+    {
+      bool complete = false;
+      n = walk_frame_pointers(out, frames, skip + 1, complete);  // + capture_stack_with's caller's frame
+    }
+#endif
+    break;
+    case stack_unwinder::libunwind:
+      n = walk_libunwind(out, frames, skip + 1);
+      break;
+    case stack_unwinder::libgcc:
+      n = walk_libgcc(out, frames, skip + 1);
+      break;
+  }
+  asm volatile("" ::: "memory");
+  return n;
+}
+
+PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
+  if (skip > max_skip) skip = max_skip;
+  std::size_t n = 0;
+#if defined(PMRHEAP_HAVE_FRAME_WALK)
+  bool complete = false;
+  n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
+  asm volatile("" ::: "memory");
+  if (complete) return n;
+#endif
+  n = walk_libunwind(out, frames, skip + 1);
+  asm volatile("" ::: "memory");
+  if (n != 0) return n;
+  n = walk_libgcc(out, frames, skip + 1);
+  asm volatile("" ::: "memory");
+  return n;
+}
+
+}  // namespace pmrheap::platform

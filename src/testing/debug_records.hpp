@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+// debug_resource's records (private to pmrheap_testing): the table of blocks by address, the pool
+// of their stack traces and the byte helpers every check uses. The table's find, insert and erase
+// are inline here because every allocate and deallocate runs them.
+#ifndef PMRHEAP_SRC_TESTING_DEBUG_RECORDS_HPP
+#define PMRHEAP_SRC_TESTING_DEBUG_RECORDS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "pmrheap/detail/config.hpp"
+#include "pmrheap/testing/stack_trace.hpp"
+
+namespace pmrheap::detail::debug {
+
+using address = const std::byte*;
+
+inline constexpr std::uint32_t no_traces = UINT32_MAX;
+
+// A block's record: live, or freed and held in the quarantine (at most one record per address,
+// since held memory cannot be handed out again). 32 bytes.
+struct record {
+  address at;  // nullptr: an empty slot of the table
+  std::size_t bytes;
+  std::uint64_t serial;  // 1 for the first allocation
+  std::uint32_t traces;  // index into the trace pool; no_traces when stack_trace_frames is 0
+  std::uint8_t alignment_log2;
+  bool freed;  // in the quarantine
+  [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << alignment_log2; }
+};
+static_assert(sizeof(record) <= 32, "a record stays within 32 bytes, as the bookkeeping figures in the docs say");
+
+struct trace_pair {
+  stack_trace allocated;
+  stack_trace freed;
+};
+
+// A freed block's record kept after its memory went back (retain_metadata).
+struct retained_record {
+  std::size_t bytes;
+  std::size_t alignment;
+  std::uint64_t serial;
+  trace_pair traces;
+};
+
+// A hint that `p` is read soon; nothing where the compiler has no way to say it.
+inline void prefetch(const void* p) noexcept {
+#if defined(__GNUC__)
+  __builtin_prefetch(p);
+#else
+  static_cast<void>(p);
+#endif
+}
+
+// Records by address: open addressing, linear probing, at most half full. erase moves the rest of
+// a probe run back instead of leaving tombstones, so probes stay short while blocks come and go.
+// insert and erase move records: a record* is valid until the next insert or erase.
+class record_table {
+ public:
+  [[nodiscard]] record* find(address p) const noexcept {
+    // Null marks an empty slot. std::pmr declares deallocate's pointer non-null, so a null here is
+    // already outside the contract; it must still never match an empty slot.
+    if (size_ == 0 || p == nullptr) return nullptr;
+    for (std::size_t i = home(p);; i = (i + 1) & mask_) {
+      record& r = slots_[i];
+      if (r.at == p) return &r;
+      if (r.at == nullptr) return nullptr;
+    }
+  }
+  // The empty slot for `p` (absent), after growing if needed; nullptr when growth fails.
+  [[nodiscard]] record* insert(address p) noexcept {
+    if ((size_ + 1) * 2 > capacity() && !grow()) [[unlikely]]
+      return nullptr;
+    std::size_t i = home(p);
+    while (slots_[i].at != nullptr) {
+      PMRHEAP_ASSERT(slots_[i].at != p, "a block the backing hands out is not one this resource still holds");
+      i = (i + 1) & mask_;
+    }
+    ++size_;
+    slots_[i].at = p;
+    return &slots_[i];
+  }
+  void erase(record* r) noexcept {
+    // Backward shift: a later record of the run moves into the hole when the hole lies on its probe
+    // path (from its home to its slot). Distances are taken modulo the capacity, so a run that
+    // wraps past the end of the table needs no case of its own.
+    auto hole = static_cast<std::size_t>(r - slots_.get());
+    for (std::size_t i = (hole + 1) & mask_; slots_[i].at != nullptr; i = (i + 1) & mask_) {
+      if (((i - home(slots_[i].at)) & mask_) < ((i - hole) & mask_)) continue;
+      slots_[hole] = slots_[i];
+      hole = i;
+    }
+    slots_[hole].at = nullptr;
+    --size_;
+  }
+  void prefetch(address p) const noexcept {  // where find(p) will look first
+    if (slots_) debug::prefetch(&slots_[home(p)]);
+  }
+  [[nodiscard]] record* begin() const noexcept { return slots_.get(); }
+  [[nodiscard]] record* end() const noexcept { return slots_.get() + capacity(); }
+
+ private:
+  [[nodiscard]] std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
+  [[nodiscard]] std::size_t home(address p) const noexcept {
+    // Fibonacci hashing: blocks are aligned, so the low bits of an address say little; the top
+    // bits of the product mix all of them.
+    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) * std::uint64_t{0x9e3779b97f4a7c15}) >>
+                                    shift_);
+  }
+  [[nodiscard]] bool grow() noexcept;
+  std::unique_ptr<record[]> slots_;
+  std::size_t mask_ = 0;  // capacity - 1
+  std::size_t size_ = 0;
+  unsigned shift_ = 0;  // 64 - log2(capacity), for the multiplicative hash
+};
+
+// The records' traces, reused through a free list (stack_trace_frames > 0 only).
+class trace_pool {
+ public:
+  // An unused entry, or no_traces when none can be made.
+  [[nodiscard]] std::uint32_t acquire() noexcept {
+    if (!free_.empty()) {
+      const std::uint32_t index = free_.back();
+      free_.pop_back();
+      return index;
+    }
+    return acquire_new();
+  }
+  void release(std::uint32_t index) noexcept {
+    if (index != no_traces) free_.push_back(index);  // within the reserved capacity
+  }
+  [[nodiscard]] trace_pair& operator[](std::uint32_t index) noexcept { return traces_[index]; }
+  // The entry's traces, or empty ones for no_traces.
+  [[nodiscard]] const trace_pair& of(std::uint32_t index) const noexcept;
+
+ private:
+  [[nodiscard]] std::uint32_t acquire_new() noexcept;
+  std::vector<trace_pair> traces_;
+  std::vector<std::uint32_t> free_;  // unused entries of traces_; capacity kept >= traces_.size()
+};
+
+// Whether [p, p + n) holds only `value`, eight bytes at a time: every deallocate checks a canary
+// and every block leaving the quarantine its whole fill.
+[[nodiscard]] inline bool filled_with(address p, std::size_t n, unsigned char value) noexcept {
+  const std::uint64_t pattern = std::uint64_t{0x0101010101010101} * value;
+  const auto differs = [&](std::size_t i) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p + i, sizeof word);
+    return word ^ pattern;
+  };
+  if (n < sizeof pattern) {
+    bool same = true;
+    for (std::size_t i = 0; i < n; ++i) same &= static_cast<unsigned char>(p[i]) == value;
+    return same;
+  }
+  // The last word overlaps the one before it when n is not a multiple of eight: no tail loop.
+  std::uint64_t differ = differs(n - sizeof pattern);
+  for (std::size_t i = 0; i + sizeof pattern < n; i += sizeof pattern) differ |= differs(i);
+  return differ == 0;
+}
+
+// Writes `value` over [p, p + bytes). The resource owns the memory of its blocks; the const is only
+// the table's key type.
+inline void fill(address p, std::size_t bytes, unsigned char value) noexcept {
+  auto* const out = const_cast<std::byte*>(p);
+  if (bytes < 8 || bytes > 64) {
+    std::memset(out, value, bytes);
+    return;
+  }
+  // Canaries and small blocks: two overlapping stores of fixed size, cheaper than the call (and
+  // than a loop, which the compiler may turn into `rep stos`).
+  unsigned char pattern[32];
+  std::memset(pattern, value, sizeof pattern);
+  if (bytes <= 16) {
+    std::memcpy(out, pattern, 8);
+    std::memcpy(out + bytes - 8, pattern, 8);
+  } else if (bytes <= 32) {
+    std::memcpy(out, pattern, 16);
+    std::memcpy(out + bytes - 16, pattern, 16);
+  } else {
+    std::memcpy(out, pattern, 32);
+    std::memcpy(out + bytes - 32, pattern, 32);
+  }
+}
+
+}  // namespace pmrheap::detail::debug
+
+#endif  // PMRHEAP_SRC_TESTING_DEBUG_RECORDS_HPP

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// debug_resource's state (private to pmrheap_testing): the lock, the records, the quarantine and
+// the statistics. The public class holds it by pointer, so its header pulls in no container.
+// Split by seam: the allocate/deallocate/resize paths and the locked entry points in
+// debug_resource.cpp, the quarantine in debug_quarantine.cpp, the records in debug_records.*,
+// the wording of every report in debug_report.cpp.
+//
+// A class of its own rather than members of debug_resource because it is not exported: the library
+// is built with -fPIC, where calls between members of an exported class cannot be inlined (they
+// could be interposed), and every allocate and deallocate is a chain of small steps. The public
+// members take the lock; problems found are handed to on_error (or printed) after it is released.
+#ifndef PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
+#define PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <memory_resource>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "debug_records.hpp"
+#include "pmrheap/testing/debug_resource.hpp"
+
+namespace pmrheap::detail {
+
+namespace debug {
+
+// The quarantine's addresses, oldest first: a growable ring.
+class address_ring {
+ public:
+  [[nodiscard]] bool push_back(address p) noexcept {  // false when growth fails
+    if (size_ == capacity() && !grow()) [[unlikely]]
+      return false;
+    slots_[(head_ + size_) & mask_] = p;
+    ++size_;
+    return true;
+  }
+  address pop_front() noexcept {
+    const address p = slots_[head_];
+    head_ = (head_ + 1) & mask_;
+    --size_;
+    return p;
+  }
+  [[nodiscard]] address operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+ private:
+  [[nodiscard]] std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
+  [[nodiscard]] bool grow() noexcept;
+  std::unique_ptr<address[]> slots_;
+  std::size_t mask_ = 0;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace debug
+
+class debug_state {
+ public:
+  using address = debug::address;
+  using record = debug::record;
+  using trace_pair = debug::trace_pair;
+  using error_list = std::vector<debug_error>;
+
+  // What a report says about the call that found a problem.
+  enum class operation { deallocate, resize, remap, verify };
+  struct call {
+    operation op;
+    void* p;
+    std::size_t bytes;
+    std::size_t new_bytes;  // resize and remap only
+    std::size_t alignment;
+    const stack_trace* trace;  // nullptr when stack_trace_frames is 0
+  };
+
+  debug_state(std::pmr::memory_resource* backing, debug_options options);
+  debug_state(const debug_state&) = delete;
+  debug_state& operator=(const debug_state&) = delete;
+
+  [[nodiscard]] const debug_options& options() const noexcept { return options_; }
+
+  void* allocate(std::size_t bytes, std::size_t alignment, const stack_trace* trace);  // nullptr: refused
+  void deallocate(const call& c);
+  void* resize(const call& c);  // resize and remap; nullptr: refused
+  [[nodiscard]] std::size_t blocks_in_use() const;
+  [[nodiscard]] debug_statistics statistics() const;
+  std::size_t report_leaks();
+  std::size_t verify(const stack_trace& trace);
+  void release_quarantine();
+  void flush_retained();
+  // At destruction: reports leaks, checks and frees the quarantine.
+  void close();
+
+ private:
+  // Callers hold mutex_.
+  void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace* trace);
+  void deallocate_block(const call& c, error_list& errors);
+  void* resize_block(const call& c, error_list& errors);
+  void add_leaks(error_list& errors);
+  void retain(const record& block) noexcept;
+  void forget_retained(address p, std::size_t bytes) noexcept;
+  [[nodiscard]] const trace_pair& traces_of(const record& block) const noexcept { return traces_.of(block.traces); }
+  [[nodiscard]] std::vector<const record*> live_by_serial() const;
+  void give_back(const record& block) noexcept;
+
+  // debug_quarantine.cpp
+  void check_canary(const record& block, const call& c, error_list& errors) {
+    if (!debug::filled_with(block.at + block.bytes, options_.canary_bytes, debug_resource::canary_fill)) [[unlikely]]
+      report_overrun(block, c, errors);
+  }
+  void check_fill(const record& block, const char* when, error_list& errors);
+  void quarantine(record* block, const stack_trace* trace, error_list& errors);
+  void evict(error_list& errors);
+  void release_oldest(const char* when, error_list& errors);
+  void release_all(const char* when, error_list& errors);
+  void verify_all(const call& c, error_list& errors);
+
+  // debug_report.cpp
+  void report_unknown(const call& c, error_list& errors);
+  void report_freed(const call& c, std::size_t bytes, std::size_t alignment, std::uint64_t serial,
+                    const trace_pair& traces, error_list& errors);
+  bool report_mismatch(const call& c, const record& block, error_list& errors);
+  void report_overrun(const record& block, const call& c, error_list& errors);
+  void report_written_after_free(const record& block, const char* when, error_list& errors);
+  void add_error(error_list& errors, debug_error_kind kind, const void* p, std::string message);
+  static const char* name(operation op) noexcept;
+  static const char* done(operation op) noexcept;
+  static std::string describe_call(const call& c);
+  // Without the lock: hands each error to on_error, or prints them all and aborts.
+  void dispatch(const error_list& errors) const;
+
+  mutable std::mutex mutex_;
+  std::pmr::memory_resource* backing_;
+  resource* native_backing_;  // backing_ as a pmrheap::resource, or null: found once, not per call
+  debug_options options_;
+  std::string prefix_;                                  // "pmrheap::debug_resource: ", with the name if any
+  debug::record_table records_;                         // live and quarantined blocks
+  debug::address_ring quarantine_;                      // oldest first
+  debug::trace_pool traces_;                            // the records' traces (stack_trace_frames > 0)
+  std::map<address, debug::retained_record> retained_;  // ordered: a block handed out drops those inside it
+  debug_statistics stats_;
+};
+
+}  // namespace pmrheap::detail
+
+#endif  // PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP

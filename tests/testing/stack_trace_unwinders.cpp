@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Tests each of stack_trace's capture paths (stack_unwinder): the frame-pointer walk, libunwind and
+// libgcc each find the caller's function (and its file:line where the build has libbacktrace),
+// where the path exists on this target; a path that does not exist here is skipped with the
+// reason. The frame-pointer walk also stops cleanly on a thread whose frames it cannot follow.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "pmrheap/testing/stack_trace.hpp"
+
+using pmrheap::stack_trace;
+using pmrheap::stack_unwinder;
+
+namespace {
+
+const char* name_of(stack_unwinder how) {
+  switch (how) {
+    case stack_unwinder::frame_pointers:
+      return "frame_pointers";
+    case stack_unwinder::libunwind:
+      return "libunwind";
+    case stack_unwinder::libgcc:
+      return "libgcc";
+  }
+  return "?";
+}
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+// The first frame, the caller of capture_with, needs no frame pointer of its own: the return
+// address into it sits in the kit's frame record, and the kit is built with frame pointers.
+constexpr int capture_line = __LINE__ + 2;
+PMRHEAP_NOINLINE stack_trace pmrheap_unwinder_caller(stack_unwinder how) {
+  stack_trace t = stack_trace::capture_with(how, 4, 0);
+  asm volatile("");  // not a tail call: this function stays a frame
+  return t;
+}
+
+TEST_CASE("stack_trace: each capture path finds the caller's function") {
+  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+    const std::string path = name_of(how);
+    CAPTURE(path);
+    if (!stack_trace::available(how)) {
+      // frame_pointers: Linux on x86, x86-64 and AArch64 only; libunwind: only where the process can
+      // load libunwind.so.8 (Debian's libunwind8; absent in the cross sysroots); libgcc: gcc/clang.
+      MESSAGE(std::string(name_of(how)) << " is not available on this target: skipped");
+      continue;
+    }
+    const stack_trace t = pmrheap_unwinder_caller(how);
+    REQUIRE(t.size() >= 1);
+    const std::string text = t.to_string();
+    MESSAGE(std::string(name_of(how)) << ":\n" << text);
+    const std::string first = text.substr(0, text.find('\n'));
+    if (std::string(stack_trace::symbolizer()) == "libbacktrace") {
+      CHECK(contains(first, "pmrheap_unwinder_caller"));
+      CHECK(contains(first, "stack_trace_unwinders.cpp:" + std::to_string(capture_line)));
+    } else if (std::string(stack_trace::symbolizer()) == "execinfo") {
+      CHECK(t[0] != nullptr);  // names of non-exported functions are not known to execinfo
+    }
+  }
+}
+
+TEST_CASE("stack_trace: the default capture and the explicit paths agree on the caller") {
+  const stack_trace automatic = stack_trace::capture(1, 0);
+  REQUIRE(automatic.size() == 1);
+  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+    if (!stack_trace::available(how)) continue;
+    const std::string path = name_of(how);
+    CAPTURE(path);
+    const stack_trace t = stack_trace::capture_with(how, 1, 0);
+    if (t.empty()) continue;  // frame pointers: cut short by a frame without one
+    // Both return into this test function (two different call sites), a few hundred bytes apart.
+    const auto a = reinterpret_cast<std::uintptr_t>(automatic[0]);
+    const auto b = reinterpret_cast<std::uintptr_t>(t[0]);
+    CHECK((a > b ? a - b : b - a) < 4096);
+  }
+}
+
+TEST_CASE("stack_trace: capture works on a new thread, whose stack bounds are its own") {
+  stack_trace t;
+  std::thread([&t] { t = pmrheap_unwinder_caller(stack_unwinder::frame_pointers); }).join();
+  if (!stack_trace::available(stack_unwinder::frame_pointers)) {
+    MESSAGE("frame pointers not available on this target: skipped");
+    return;
+  }
+  // On a thread the walk reaches the thread's start function, whose frame pointer is null or
+  // outside the chain: either way it ends without a crash, with the caller first.
+  if (!t.empty() && std::string(stack_trace::symbolizer()) == "libbacktrace")
+    CHECK(contains(t.to_string(), "pmrheap_unwinder_caller"));
+}
