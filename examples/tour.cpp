@@ -59,8 +59,8 @@ void arena_section() {
 
   bool ok = arena.reset();  // retain_capacity
   fmt::print("reset(retain_capacity): {}, capacity {} bytes, now in one node\n", ok, arena.capacity());
-  ok = arena.reset(pmrheap::reset_mode::retain_with_limit, 4096);
-  fmt::print("reset(retain_with_limit, 4096): {}, capacity {} bytes\n", ok, arena.capacity());
+  ok = arena.reset(pmrheap::retain_with_limit{4096});
+  fmt::print("reset(retain_with_limit{{4096}}): {}, capacity {} bytes\n", ok, arena.capacity());
   arena.release();
   fmt::print("release(): capacity {} bytes\n", arena.capacity());
 }
@@ -144,7 +144,7 @@ void virtual_arena_section() {
   }
   fmt::print("a buffer doubled 4 KiB -> 64 MiB never moved: {}; committed {} MiB\n", p == first,
              arena.committed() >> 20);
-  arena.reset(pmrheap::reset_mode::retain_with_limit, std::size_t{1} << 20);
+  arena.reset(pmrheap::retain_with_limit{std::size_t{1} << 20});
   fmt::print("reset keeping at most 1 MiB: committed {} KiB, the rest back to the OS\n", arena.committed() >> 10);
 
   // std::pmr::vector cannot ask for in-place growth: every growth leaves the old buffer behind.

@@ -185,11 +185,11 @@ TEST_CASE("virtual_arena_resource: reset modes and what stays committed") {
     CHECK(arena.committed() == 10 * step);
   }
   SUBCASE("retain_with_limit keeps at most the limit, rounded down to pages") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 3 * step + page / 2));
+    CHECK(arena.reset(pmrheap::retain_with_limit{3 * step + page / 2}));
     CHECK(arena.used() == 0);
     CHECK(arena.committed() == 3 * step);
     CHECK(arena.capacity() <= 3 * step + page / 2);
-    CHECK(arena.reset(reset_mode::retain_with_limit, 100 * step));  // above what it holds: keeps all
+    CHECK(arena.reset(pmrheap::retain_with_limit{100 * step}));  // above what it holds: keeps all
     CHECK(arena.committed() == 3 * step);
     auto* p = static_cast<unsigned char*>(arena.allocate(5 * step, 1));
     CHECK(p == first);
@@ -197,7 +197,7 @@ TEST_CASE("virtual_arena_resource: reset modes and what stays committed") {
     CHECK(p[3 * step] == 0);         // decommitted and committed again: zero
   }
   SUBCASE("retain_with_limit 0 is free_all") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 0));
+    CHECK(arena.reset(pmrheap::retain_with_limit{0}));
     CHECK(arena.committed() == 0);
   }
   SUBCASE("free_all and release give every page back") {
