@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <concepts>
 #include <cstring>
 #include <memory_resource>
 #include <random>
@@ -646,4 +647,158 @@ TEST_CASE("arena_resource: allocate through the concrete type keeps the contract
   void* a = arena.allocate(24, 8);
   arena.deallocate(a, 24, 8);  // the last block: its bytes come back
   CHECK(arena.allocate(24, 8) == a);
+}
+
+// ---- the reset API -------------------------------------------------------------------------------
+
+// A limit cannot be left out, nor given to a mode: reset(retain_with_limit{n}) is the only way.
+template <class A>
+constexpr bool takes_a_bare_limit = requires(A& a) { a.reset(std::size_t{4096}); };
+template <class A>
+constexpr bool takes_a_mode_and_a_limit = requires(A& a) { a.reset(reset_mode::retain_capacity, std::size_t{4096}); };
+static_assert(!takes_a_bare_limit<arena_resource>);
+static_assert(!takes_a_mode_and_a_limit<arena_resource>);
+static_assert(requires(arena_resource& a) {
+  { a.reset() } -> std::same_as<bool>;
+  { a.reset(reset_mode::free_all) } -> std::same_as<bool>;
+  { a.reset(pmrheap::retain_with_limit{4096}) } -> std::same_as<bool>;
+});
+
+// ---- foreign pointers ----------------------------------------------------------------------------
+
+// Blocks the arena never handed out, right next to its own or far from them: deallocate, resize
+// and remap leave them alone. Under ASan a wrongful poison makes the reads below abort.
+TEST_CASE("arena_resource: a pointer it did not hand out is never poisoned or written") {
+  std::vector<unsigned char> foreign(4096, 0x5a);
+  unsigned char stack[256];
+  std::memset(stack, 0x3c, sizeof stack);
+  alignas(16) unsigned char buffer[512];
+  for (int variant = 0; variant < 2; ++variant) {
+    CAPTURE(variant);
+    counting_resource upstream;
+    arena_resource plain(&upstream);
+    arena_resource buffered(buffer, sizeof buffer, &upstream);
+    arena_resource& arena = variant == 0 ? plain : buffered;
+    static_cast<void>(arena.allocate(100));
+    for (unsigned char* p : {foreign.data(), foreign.data() + 1000, stack + 16}) {
+      arena.deallocate(p, 200, 1);
+      CHECK(arena.resize(p, 200, 50, 1));  // a shrink of a block not ours: true, nothing done
+      CHECK_FALSE(arena.resize(p, 200, 400, 1));
+      CHECK(arena.remap(p, 200, 50, 1) == p);
+      CHECK(arena.remap(p, 200, 400, 1) == nullptr);
+      CHECK_FALSE(is_poisoned(p));
+      CHECK_FALSE(is_poisoned(p + 199));
+    }
+    for (unsigned char c : foreign) REQUIRE(c == 0x5a);  // every byte readable and unchanged
+    for (unsigned char c : stack) REQUIRE(c == 0x3c);
+    // A foreign block that ends exactly at the cursor is still not the newest block.
+    void* own = arena.allocate(64, 1);
+    auto* at_cursor = static_cast<unsigned char*>(own) + 64;
+    void* next = arena.allocate(8, 1);
+    CHECK(next == at_cursor);
+    arena.deallocate(next, 8, 1);  // now the cursor is at_cursor again
+    arena.deallocate(static_cast<unsigned char*>(own) - 4096, 4096 + 64, 1);  // runs below the region
+    CHECK(arena.allocate(8, 1) == at_cursor);  // the cursor did not move
+  }
+}
+
+// ---- an arena that starts in the caller's buffer --------------------------------------------------
+
+TEST_CASE("arena_resource: starts in the caller's buffer, never gives it upstream") {
+  alignas(64) unsigned char storage[4096 + 64];
+  for (std::size_t skew : {0, 1, 3, 7, 13}) {
+    CAPTURE(skew);
+    counting_resource upstream;
+    unsigned char* const buffer = storage + skew;
+    const std::size_t size = 1000;
+    {
+      arena_resource arena(buffer, size, &upstream);
+      CHECK(arena.capacity() == size);
+      CHECK(arena.upstream_resource() == &upstream);
+      auto* a = static_cast<unsigned char*>(arena.allocate(10, 1));
+      CHECK(a == buffer);
+      void* b = arena.allocate(100, 16);
+      CHECK(is_aligned(b, 16));
+      CHECK(b >= buffer);
+      CHECK(static_cast<unsigned char*>(b) + 100 <= buffer + size);
+      CHECK(upstream.allocations == 0);
+      void* c = arena.allocate(2000);  // does not fit: a node from upstream
+      CHECK(upstream.allocations == 1);
+      CHECK((c < buffer || c >= buffer + size));
+      CHECK(arena.capacity() > size);
+      // reset(retain_capacity) bumps in the buffer first again, the node kept for later.
+      CHECK(arena.reset());
+      CHECK(upstream.live() == 1);
+      CHECK(arena.allocate(10, 1) == buffer);
+      CHECK(is_poisoned(buffer + 10) == asan);
+      const std::size_t allocated = upstream.allocations;
+      static_cast<void>(arena.allocate(900, 1));
+      void* d = arena.allocate(500, 1);  // into the kept node: no upstream call
+      CHECK((d < buffer || d >= buffer + size));
+      CHECK(upstream.allocations == allocated);
+      arena.release();
+      CHECK(upstream.live() == 0);
+      CHECK(arena.capacity() == size);
+      CHECK(arena.allocate(10, 1) == buffer);
+    }
+    CHECK(upstream.live() == 0);
+    CHECK_FALSE(is_poisoned(buffer));  // the caller's again
+    CHECK_FALSE(is_poisoned(buffer + size - 1));
+  }
+}
+
+TEST_CASE("arena_resource: tiny, null and empty buffers") {
+  counting_resource upstream;
+  for (std::size_t size : {1, 2, 3, 7, 15, 16, 17}) {
+    CAPTURE(size);
+    unsigned char tiny[17];
+    arena_resource arena(tiny, size, &upstream);
+    CHECK(arena.capacity() == size);
+    CHECK(arena.allocate(1, 1) == tiny);
+    void* big = arena.allocate(64);
+    CHECK(big != nullptr);
+    CHECK(upstream.live() == 1);
+    CHECK(arena.reset(reset_mode::free_all));
+    CHECK(arena.allocate(1, 1) == tiny);
+    pmrheap::test::still_works(arena);
+  }
+  arena_resource none(nullptr, 100, &upstream);
+  CHECK(none.capacity() == 0);
+  arena_resource empty(&upstream, 0, &upstream);
+  CHECK(empty.capacity() == 0);
+  static_cast<void>(none.allocate(10));
+  CHECK(upstream.live() == 1);
+  arena_resource refused(static_cast<void*>(nullptr), 0, nullptr);  // a null upstream refuses nodes
+  CHECK(refused.try_allocate(1) == nullptr);
+}
+
+TEST_CASE("arena_resource: a buffer arena's newest block shrinks and grows within the buffer only") {
+  unsigned char buffer[256];
+  arena_resource arena(buffer, sizeof buffer, nullptr);
+  void* p = arena.allocate(100, 1);
+  CHECK(arena.resize(p, 100, 200, 1));
+  CHECK_FALSE(arena.resize(p, 200, 300, 1));  // a buffer cannot grow
+  CHECK(arena.resize(p, 200, 50, 1));
+  CHECK(arena.allocate(10, 1) == buffer + 50);
+  CHECK(arena.try_allocate(1000) == nullptr);  // no upstream
+}
+
+TEST_CASE("arena_resource: conformance over a buffer (over new_delete, and alone)") {
+  alignas(16) unsigned char buffer[3000];
+  arena_resource over(buffer + 1, sizeof buffer - 1, std::pmr::new_delete_resource());
+  pmrheap::testing::validating_resource v(&over);
+  pmrheap::testing::check_conformance(v);
+  CHECK(v.live_blocks() == 0);
+}
+
+TEST_CASE("arena_resource: reset(retain_with_limit) over a buffer limits the upstream's share") {
+  unsigned char buffer[512];
+  counting_resource upstream;
+  arena_resource arena(buffer, sizeof buffer, &upstream);
+  for (int i = 0; i < 20; ++i) static_cast<void>(arena.allocate(1000));
+  CHECK(arena.reset(pmrheap::retain_with_limit{3000}));
+  CHECK(arena.capacity() == sizeof buffer + 3000);
+  CHECK(arena.reset(pmrheap::retain_with_limit{0}));
+  CHECK(arena.capacity() == sizeof buffer);
+  CHECK(upstream.live() == 0);
 }
