@@ -653,12 +653,16 @@ TEST_CASE("arena_resource: allocate through the concrete type keeps the contract
 
 // A limit cannot be left out, nor given to a mode: reset(retain_with_limit{n}) is the only way.
 template <class A>
-constexpr bool takes_a_bare_limit = requires(A& a) { a.reset(std::size_t{4096}); };
+constexpr bool takes_a_bare_limit = requires(A& a) {
+  a.reset(std::size_t{4096});
+};
 template <class A>
-constexpr bool takes_a_mode_and_a_limit = requires(A& a) { a.reset(reset_mode::retain_capacity, std::size_t{4096}); };
+constexpr bool takes_a_mode_and_a_limit = requires(A& a) {
+  a.reset(reset_mode::retain_capacity, std::size_t{4096});
+};
 static_assert(!takes_a_bare_limit<arena_resource>);
 static_assert(!takes_a_mode_and_a_limit<arena_resource>);
-static_assert(requires(arena_resource& a) {
+static_assert(requires(arena_resource & a) {
   { a.reset() } -> std::same_as<bool>;
   { a.reset(reset_mode::free_all) } -> std::same_as<bool>;
   { a.reset(pmrheap::retain_with_limit{4096}) } -> std::same_as<bool>;
@@ -696,9 +700,9 @@ TEST_CASE("arena_resource: a pointer it did not hand out is never poisoned or wr
     auto* at_cursor = static_cast<unsigned char*>(own) + 64;
     void* next = arena.allocate(8, 1);
     CHECK(next == at_cursor);
-    arena.deallocate(next, 8, 1);  // now the cursor is at_cursor again
+    arena.deallocate(next, 8, 1);                                             // now the cursor is at_cursor again
     arena.deallocate(static_cast<unsigned char*>(own) - 4096, 4096 + 64, 1);  // runs below the region
-    CHECK(arena.allocate(8, 1) == at_cursor);  // the cursor did not move
+    CHECK(arena.allocate(8, 1) == at_cursor);                                 // the cursor did not move
   }
 }
 

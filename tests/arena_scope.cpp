@@ -160,7 +160,7 @@ TEST_CASE("arena_resource: an oversized node slipped behind the bump node is giv
   arena_resource arena(std::size_t{1} << 16, &upstream);  // a node with room left
   const arena_mark m = arena.mark();
   void* small = arena.allocate(10);
-  static_cast<void>(arena.allocate(std::size_t{1} << 20));  // less left than the bump node: goes behind it
+  static_cast<void>(arena.allocate(std::size_t{1} << 20));      // less left than the bump node: goes behind it
   CHECK(arena.allocate(10) == static_cast<char*>(small) + 16);  // still bumping in the first node
   CHECK(upstream.live() == 2);
   CHECK(arena.rewind(m));

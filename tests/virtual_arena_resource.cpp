@@ -337,7 +337,8 @@ TEST_CASE("virtual_arena_resource: a 15 MB run of small blocks takes at most 20 
   CHECK(arena.commit_count() >= 2);
   // Commits double: what runs ahead of the cursor stays under what is committed, capped.
   const std::size_t ahead = arena.committed() - arena.used();
-  CHECK(ahead <= std::max(arena.commit_step(), std::min(arena.committed() / 2, virtual_arena_resource::max_commit_step)));
+  CHECK(ahead <=
+        std::max(arena.commit_step(), std::min(arena.committed() / 2, virtual_arena_resource::max_commit_step)));
   // The same run in the old fixed 64 KiB steps would have taken about 240.
   CHECK(arena.commit_count() < total / virtual_arena_resource::default_commit_step / 10);
 }
@@ -373,12 +374,16 @@ TEST_CASE("virtual_arena_resource: commits stop doubling at max_commit_step; res
 // ---- the reset API -------------------------------------------------------------------------------
 
 template <class A>
-constexpr bool takes_a_bare_limit = requires(A& a) { a.reset(std::size_t{4096}); };
+constexpr bool takes_a_bare_limit = requires(A& a) {
+  a.reset(std::size_t{4096});
+};
 template <class A>
-constexpr bool takes_a_mode_and_a_limit = requires(A& a) { a.reset(reset_mode::retain_capacity, std::size_t{4096}); };
+constexpr bool takes_a_mode_and_a_limit = requires(A& a) {
+  a.reset(reset_mode::retain_capacity, std::size_t{4096});
+};
 static_assert(!takes_a_bare_limit<virtual_arena_resource>);
 static_assert(!takes_a_mode_and_a_limit<virtual_arena_resource>);
-static_assert(requires(virtual_arena_resource& a) {
+static_assert(requires(virtual_arena_resource & a) {
   { a.reset() } -> std::same_as<bool>;
   { a.reset(reset_mode::free_all) } -> std::same_as<bool>;
   { a.reset(pmrheap::retain_with_limit{4096}) } -> std::same_as<bool>;
