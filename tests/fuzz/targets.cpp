@@ -342,7 +342,9 @@ subject make_stack_fallback(const std::uint8_t*) {
 // reset it is exactly what the mode keeps.
 class arena_model final : public model {
  public:
-  explicit arena_model(const pmrheap::arena_resource& arena) : arena_(arena), capacity_(arena.capacity()) {}
+  /// [buffer, buffer + buffer_bytes): the caller's buffer the arena starts in (kept by every reset).
+  explicit arena_model(const pmrheap::arena_resource& arena, const void* buffer = nullptr, std::size_t buffer_bytes = 0)
+      : arena_(arena), capacity_(arena.capacity()), buffer_begin_(address(buffer)), buffer_(buffer_bytes) {}
 
   [[nodiscard]] expect allocate(std::size_t, std::size_t) const override { return expect::success; }
   [[nodiscard]] expect resize(const block& b, std::size_t new_bytes) const override {
@@ -381,8 +383,8 @@ class arena_model final : public model {
           at = s->cursor + pmrheap::detail::align_offset(reinterpret_cast<const void*>(s->cursor), b.alignment);
           fits = at >= s->cursor && at <= s->room_end && b.bytes <= s->room_end - at;
         }
-        if (!grew) {  // bumped at the cursor
-          if (!s) next.push_back(state{end_of(b), end_of(b)});
+        if (!grew) {  // bumped at the cursor, or the first block in the node a reset kept
+          if (!s || (spare_pending_ && !in_buffer(b))) next.push_back(state{end_of(b), end_of(b)});
           if (s && address(b.p) == at) next.push_back(state{end_of(b), std::max(s->room_end, end_of(b))});
         } else if (!fits) {  // the last block of a grown or new bump node, or an oversized node behind it
           next.push_back(state{end_of(b), end_of(b)});
@@ -391,6 +393,7 @@ class arena_model final : public model {
       }
     }
     capacity_ = capacity;
+    if (!in_buffer(b)) spare_pending_ = false;  // the arena left the buffer: the kept node is in use
     if (overlaps_dead(b)) complain("a block overlaps bytes that were given back but are not reclaimable");
     settle(std::move(next), "the block is not at the cursor of any state the arena can be in");
   }
@@ -441,11 +444,12 @@ class arena_model final : public model {
     const std::size_t before = arena_.capacity();
     // reset is not const; the arena is ours to drive (the model holds it const for its queries).
     const bool ok = request.apply(const_cast<pmrheap::arena_resource&>(arena_));
+    // The caller's buffer always stays; the limit applies to what came from the upstream.
     std::size_t expected = before;
     if (request.limit)
-      expected = std::min(*request.limit, before);
+      expected = buffer_ + std::min(*request.limit, before - buffer_);
     else if (request.mode == pmrheap::reset_mode::free_all)
-      expected = 0;
+      expected = buffer_;
     if (!ok) complain("reset returned false, though the upstream never refuses here");
     if (arena_.capacity() != expected)
       complain("capacity() after the reset is " + std::to_string(arena_.capacity()) + ", not " +
@@ -472,7 +476,10 @@ class arena_model final : public model {
     states_.assign(1, std::nullopt);
     dead_.clear();
     capacity_ = arena_.capacity();
+    // Over a buffer, a reset that kept a node keeps it for when the buffer is full.
+    spare_pending_ = buffer_ != 0 && capacity_ > buffer_;
   }
+  [[nodiscard]] bool in_buffer(const block& b) const noexcept { return address(b.p) - buffer_begin_ < buffer_; }
 
   // Keeps the open hypotheses (merged: one per cursor, with the smallest known room; at most a
   // few, else "unknown"); none left is a broken promise.
@@ -509,6 +516,9 @@ class arena_model final : public model {
   std::vector<std::optional<state>> states_{std::nullopt};
   std::vector<span> dead_;
   std::size_t capacity_;
+  std::uintptr_t buffer_begin_;
+  std::size_t buffer_;
+  bool spare_pending_ = false;
 };
 
 template <class Upstream>
@@ -524,6 +534,24 @@ subject make_arena(const std::uint8_t* setup) {
           std::make_unique<arena_model>(h->top),
           pmrheap::test::catalog_detail::release<pmrheap::arena_resource>};
 }
+
+// ---- arena_resource over a caller's buffer (issue 13) -------------------------------------------
+// setup[0]: the buffer's size, (setup[0] * 61) % 9000 bytes (0: no buffer), at offset setup[0] % 16
+// of a 16-aligned array; nodes from the C heap. The arena model, told the buffer's size.
+subject make_arena_in_buffer(const std::uint8_t* setup) {
+  struct holder {
+    explicit holder(std::size_t size, std::size_t skew)
+        : top(storage + skew, size, pmrheap::c_resource::instance()), size(size) {}
+    alignas(16) unsigned char storage[9000 + 16];
+    pmrheap::arena_resource top;
+    std::size_t size;
+  };
+  auto h = std::make_shared<holder>(std::size_t{setup[0]} * 61 % 9000, setup[0] % 16u);
+  return {{h, &h->top},
+          std::make_unique<arena_model>(h->top, h->storage + setup[0] % 16u, h->size),
+          pmrheap::test::catalog_detail::release<pmrheap::arena_resource>};
+}
+// ---- end of arena_resource over a caller's buffer ------------------------------------------------
 
 subject make_synchronized_arena(const std::uint8_t* setup) {
   struct holder {
@@ -846,6 +874,8 @@ const std::vector<target>& targets() {
       {"debug_resource", "debug_resource(c_resource), memory_limit from setup", nullptr, make_debug, 1},
       {"failing_resource", "failing_resource(c_resource), fail indices from setup", nullptr, make_failing, 2},
       {"synchronized_arena", "synchronized_resource(arena_resource(c_resource))", nullptr, make_synchronized_arena, 1},
+      {"arena_buffer", "arena_resource(caller's buffer, c_resource), buffer size and offset from setup", nullptr,
+       make_arena_in_buffer, 1},
   };
   return list;
 }
