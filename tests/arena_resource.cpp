@@ -806,3 +806,48 @@ TEST_CASE("arena_resource: reset(retain_with_limit) over a buffer limits the ups
   CHECK(arena.capacity() == sizeof buffer);
   CHECK(upstream.live() == 0);
 }
+
+// ---- the bump core (detail/bump.hpp), which every bump resource shares ---------------------------
+
+TEST_CASE("detail::bump, is_newest and holds: edges") {
+  using pmrheap::detail::bump;
+  using pmrheap::detail::holds;
+  using pmrheap::detail::is_newest;
+  // On the heap, so that g++ does not warn about the pointer arithmetic of a branch not taken.
+  std::vector<std::byte> storage(256 + 64);
+  std::byte* const region = storage.data() + pmrheap::detail::align_offset(storage.data(), 64);
+  std::byte* const end = region + 256;
+  std::byte* cursor = region + 1;
+  std::byte* block = nullptr;
+  CHECK_FALSE(bump(cursor, end, 0, 1, block));  // zero bytes never fit
+  CHECK(cursor == region + 1);
+  CHECK(bump(cursor, end, 10, 16, block));
+  CHECK(block == region + 16);
+  CHECK(cursor == region + 26);
+  CHECK_FALSE(bump(cursor, end, 231, 1, block));  // one byte too many
+  // An alignment whose padding alone may pass the end: fits exactly when padding + 1 <= room.
+  std::byte* probe = cursor;
+  const bool fits = pmrheap::detail::align_offset(cursor, 1024) + 1 <= 230;
+  CHECK(bump(probe, end, 1, 1024, block) == fits);
+  CHECK(probe == (fits ? block + 1 : cursor));
+  CHECK(bump(cursor, end, 230, 1, block));  // exactly the rest
+  CHECK(cursor == end);
+  CHECK_FALSE(bump(cursor, end, 1, 1, block));
+  CHECK_FALSE(bump(cursor, end, pmrheap::detail::size_max, 1, block));
+
+  std::byte* const top = region + 100;
+  CHECK(is_newest(region + 90, 10, region, top));
+  CHECK_FALSE(is_newest(region + 90, 9, region, top));
+  CHECK_FALSE(is_newest(region + 100, 0, region, top));
+  CHECK(is_newest(region, 100, region, top));
+  CHECK_FALSE(is_newest(region - 1, 101, region, top));  // ends at the cursor, starts below the region
+  CHECK_FALSE(is_newest(region + 90, pmrheap::detail::size_max, region, top));
+
+  CHECK(holds(region, 256, region, end));
+  CHECK(holds(region + 255, 1, region, end));
+  CHECK_FALSE(holds(region + 255, 2, region, end));
+  CHECK_FALSE(holds(region - 1, 2, region, end));
+  CHECK_FALSE(holds(end, 1, region, end));
+  CHECK_FALSE(holds(region, 0, region, end));
+  CHECK_FALSE(holds(region + 10, pmrheap::detail::size_max, region, end));
+}
