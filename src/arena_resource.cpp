@@ -28,9 +28,7 @@
 //   a node a reset kept waits in spare_ until the buffer is used up.
 // - A rewind gives back the nodes taken after the mark instead of keeping them: a kept node would
 //   need a list of spare nodes to be reused, and the arena would hold more after a rewind than at
-//   the mark. The nodes newer than a mark are those in front of its bump node, plus the oversized
-//   ones slipped in right behind it; the mark names both ends, so one walk finds them all, and
-//   the same walk proves that the mark still fits the list before anything is touched.
+//   the mark (src/arena_scope.cpp).
 // - The bump, the newest-block rule and the shape of the slow path are detail/bump.hpp's, shared
 //   with virtual_arena_resource and the fixed buffers.
 #include "pmrheap/arena_resource.hpp"
@@ -311,87 +309,6 @@ bool arena_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_b
   }
   detail::unpoison(cursor_, more);
   cursor_ += more;
-  return true;
-}
-
-arena_mark arena_resource::mark() const noexcept {
-  arena_mark m;
-  m.owner_ = this;
-  m.generation_ = generation_;
-  m.cursor_ = cursor_;
-  m.node_ = in_buffer() ? nullptr : nodes_;
-  m.older_ = in_buffer() ? nodes_ : nodes_->next;
-  m.spare_ = spare_;
-  m.next_size_ = next_size_;
-  return m;
-}
-
-// Every test on the list, none on node memory: a mark that fails any of them touches nothing.
-bool arena_resource::is_valid(const arena_mark& m) const noexcept {
-  if (m.owner_ != this || m.generation_ != generation_) return false;
-  const node* n = nodes_;
-  const auto* const region = static_cast<const node*>(m.node_);
-  if (region != nullptr) {
-    while (n != nullptr && n != region) n = n->next;
-    if (n == nullptr) return false;
-    n = n->next;
-  }
-  while (n != m.older_) {
-    if (n == nullptr) return false;
-    n = n->next;
-  }
-  const std::byte* const begin =
-      region != nullptr ? reinterpret_cast<const std::byte*>(region) + node_overhead : buffer_;
-  const std::byte* const end =
-      region != nullptr ? reinterpret_cast<const std::byte*>(region) + region->size : buffer_ + buffer_size_;
-  const auto at = reinterpret_cast<std::uintptr_t>(m.cursor_);
-  return at >= reinterpret_cast<std::uintptr_t>(begin) && at <= reinterpret_cast<std::uintptr_t>(end);
-}
-
-bool arena_resource::rewind(const arena_mark& m) noexcept {
-  const bool valid = is_valid(m);
-  PMRHEAP_ASSERT(valid, "rewind needs a mark of this arena, taken since its last reset and not undone by a rewind");
-  if (!valid) return false;
-  auto* const region = static_cast<node*>(m.node_);
-  auto* const older = static_cast<node*>(m.older_);
-  const bool same_region = region == nullptr ? in_buffer() : !in_buffer() && nodes_ == region;
-  const auto give_back = [&](node* n) {
-    if (n == m.spare_) {  // taken from spare_ after the mark: back to waiting there
-      detail::poison(payload(n), n->size - node_overhead);
-      spare_ = n;
-    } else {
-      free_node(n);
-    }
-  };
-  node* n = nodes_;
-  if (region != nullptr) {
-    while (n != region) {
-      node* const next = n->next;
-      give_back(n);
-      n = next;
-    }
-    n = region->next;
-  }
-  while (n != older) {
-    node* const next = n->next;
-    give_back(n);
-    n = next;
-  }
-  // A block from before the mark, freed after it, may have taken the cursor below the mark.
-  std::byte* const cursor = same_region && cursor_ < m.cursor_ ? cursor_ : m.cursor_;
-  if (region != nullptr) {
-    region->next = older;
-    nodes_ = region;
-    begin_ = payload(region);
-    end_ = reinterpret_cast<std::byte*>(region) + region->size;
-  } else {
-    nodes_ = older;
-    begin_ = buffer_;
-    end_ = buffer_ + buffer_size_;
-  }
-  cursor_ = cursor;
-  detail::poison(cursor_, static_cast<std::size_t>(end_ - cursor_));
-  next_size_ = m.next_size_;
   return true;
 }
 

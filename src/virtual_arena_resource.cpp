@@ -15,7 +15,6 @@
 // of 64 GiB of ASan shadow.
 #include "pmrheap/virtual_arena_resource.hpp"
 
-#include <cstdint>
 
 #include "pmrheap/platform.hpp"
 
@@ -179,28 +178,5 @@ bool virtual_arena_resource::reset_to(std::size_t keep) noexcept {
 }
 
 void virtual_arena_resource::release() noexcept { static_cast<void>(reset(reset_mode::free_all)); }
-
-arena_mark virtual_arena_resource::mark() const noexcept {
-  arena_mark m;
-  m.owner_ = this;
-  m.generation_ = generation_;
-  m.cursor_ = cursor_;
-  return m;
-}
-
-bool virtual_arena_resource::rewind(const arena_mark& m) noexcept {
-  // Integer compares: a mark of another arena holds an unrelated pointer.
-  const auto at = reinterpret_cast<std::uintptr_t>(m.cursor_);
-  const bool valid = m.owner_ == this && m.generation_ == generation_ &&
-                     at >= reinterpret_cast<std::uintptr_t>(begin_) && at <= reinterpret_cast<std::uintptr_t>(end_);
-  PMRHEAP_ASSERT(valid, "rewind needs a mark of this arena, taken since its last reset");
-  if (!valid) return false;
-  // A block from before the mark, freed after it, may have taken the cursor below the mark.
-  if (m.cursor_ < cursor_) {
-    detail::poison(m.cursor_, static_cast<std::size_t>(cursor_ - m.cursor_));
-    cursor_ = m.cursor_;
-  }
-  return true;
-}
 
 }  // namespace pmrheap
