@@ -103,6 +103,41 @@ void small_virtual_arena(benchmark::State& state) {
   finish(state);
 }
 
+// arena_resource starting in the caller's buffer (the pre-faulted one, as std_monotonic_presized):
+// the whole workload bumps in it, no upstream call.
+void small_arena_presized(benchmark::State& state) {
+  for (auto _ : state) {
+    pmrheap::arena_resource r(prefaulted_buffer(), buffer_bytes, std::pmr::get_default_resource());
+    run_pmr(r);
+  }
+  finish(state);
+}
+
+// A warmed arena reused through a savepoint: each round is an arena_scope, its rewind the only
+// cost besides the bumps (the node a retaining reset kept holds the whole round).
+void small_arena_scope(benchmark::State& state) {
+  pmrheap::arena_resource r;
+  run_pmr(r);
+  r.reset(pmrheap::reset_mode::retain_capacity);
+  for (auto _ : state) {
+    pmrheap::arena_scope scope(r);
+    run_pmr(r);
+  }
+  finish(state);
+}
+
+// The same rounds with reset(retain_capacity) instead of a scope, for comparison.
+void small_arena_retained(benchmark::State& state) {
+  pmrheap::arena_resource r;
+  run_pmr(r);
+  r.reset(pmrheap::reset_mode::retain_capacity);
+  for (auto _ : state) {
+    run_pmr(r);
+    r.reset(pmrheap::reset_mode::retain_capacity);
+  }
+  finish(state);
+}
+
 void small_inline_bump(benchmark::State& state) {
   for (auto _ : state) {
     pmrheap::bench::inline_bump b{prefaulted_buffer(), prefaulted_buffer() + buffer_bytes};
@@ -145,6 +180,9 @@ PMRHEAP_SMALL(small_inline_bump, "inline_bump");
 PMRHEAP_SMALL(small_virtual_bump, "virtual_bump");
 PMRHEAP_SMALL(small_arena, "arena_resource");
 PMRHEAP_SMALL(small_arena_concrete, "arena_concrete");
+PMRHEAP_SMALL(small_arena_presized, "arena_presized");
+PMRHEAP_SMALL(small_arena_scope, "arena_scope");
+PMRHEAP_SMALL(small_arena_retained, "arena_retained");
 PMRHEAP_SMALL(small_virtual_arena, "virtual_arena_retained");
 PMRHEAP_SMALL(small_fixed_buffer, "fixed_buffer_resource");
 PMRHEAP_SMALL(small_monotonic, "std_monotonic");

@@ -60,10 +60,24 @@ void arena_section() {
 
   bool ok = arena.reset();  // retain_capacity
   fmt::print("reset(retain_capacity): {}, capacity {} bytes, now in one node\n", ok, arena.capacity());
-  ok = arena.reset(pmrheap::reset_mode::retain_with_limit, 4096);
-  fmt::print("reset(retain_with_limit, 4096): {}, capacity {} bytes\n", ok, arena.capacity());
+  ok = arena.reset(pmrheap::retain_with_limit{4096});
+  fmt::print("reset(retain_with_limit{{4096}}): {}, capacity {} bytes\n", ok, arena.capacity());
   arena.release();
   fmt::print("release(): capacity {} bytes\n", arena.capacity());
+
+  // Savepoints: a scope frees what was allocated in it, the blocks before it stay.
+  void* kept = arena.allocate(64);
+  {
+    pmrheap::arena_scope scope(arena);
+    for (int i = 0; i < 100; ++i) static_cast<void>(arena.allocate(200));
+  }
+  fmt::print("after an arena_scope: the next block follows the one before it = {}\n",
+             arena.allocate(64) == static_cast<char*>(kept) + 64);
+
+  // An arena that starts in a buffer of the caller's, as std::pmr::monotonic_buffer_resource can.
+  alignas(16) unsigned char buffer[1024];
+  pmrheap::arena_resource local(buffer, sizeof buffer, std::pmr::get_default_resource());
+  fmt::print("arena over a 1 KiB buffer: first block in the buffer = {}\n", local.allocate(100) == buffer);
 }
 
 // Grows a buffer by doubling. remap either grows it without copying (mremap, realloc) or returns
@@ -145,7 +159,7 @@ void virtual_arena_section() {
   }
   fmt::print("a buffer doubled 4 KiB -> 64 MiB never moved: {}; committed {} MiB\n", p == first,
              arena.committed() >> 20);
-  arena.reset(pmrheap::reset_mode::retain_with_limit, std::size_t{1} << 20);
+  arena.reset(pmrheap::retain_with_limit{std::size_t{1} << 20});
   fmt::print("reset keeping at most 1 MiB: committed {} KiB, the rest back to the OS\n", arena.committed() >> 10);
 
   // std::pmr::vector cannot ask for in-place growth: every growth leaves the old buffer behind.

@@ -23,13 +23,22 @@
 //   and C upstreams), else the largest (the most capacity left if growing it fails).
 // - Memory goes back upstream unpoisoned: an upstream that knows nothing of ASan (a std::pmr pool)
 //   may hand it out again.
+// - The caller's buffer is a bump region without a header (so a buffer of any size and address
+//   works) and outside the node list. While the arena bumps in it, every node in the list is full;
+//   a node a reset kept waits in spare_ until the buffer is used up.
+// - A rewind gives back the nodes taken after the mark instead of keeping them: a kept node would
+//   need a list of spare nodes to be reused, and the arena would hold more after a rewind than at
+//   the mark (src/arena_scope.cpp).
+// - The bump, the newest-block rule and the shape of the slow path are detail/bump.hpp's, shared
+//   with virtual_arena_resource and the fixed buffers.
 #include "pmrheap/arena_resource.hpp"
 
 #include <bit>
 #include <limits>
 #include <new>
 
-#include "pmrheap/platform/pages.hpp"
+#include "pmrheap/detail/bump.hpp"
+#include "pmrheap/platform.hpp"
 
 namespace pmrheap {
 namespace {
@@ -64,6 +73,8 @@ bool fits_better(std::size_t candidate, std::size_t current, std::size_t wanted)
   return candidate >= wanted ? candidate < current : candidate > current;
 }
 
+std::byte* payload(void* n) noexcept { return static_cast<std::byte*>(n) + arena_resource::node_overhead; }
+
 }  // namespace
 
 arena_resource::arena_resource(std::pmr::memory_resource* upstream) noexcept
@@ -81,12 +92,31 @@ arena_resource::arena_resource(std::size_t initial_capacity, std::pmr::memory_re
   next_size_ = grown(size);
 }
 
-arena_resource::~arena_resource() { release(); }
+arena_resource::arena_resource(void* buffer, std::size_t size, std::pmr::memory_resource* upstream) noexcept
+    : arena_resource(upstream) {
+  if (buffer == nullptr || size == 0) return;
+  buffer_ = static_cast<std::byte*>(buffer);
+  buffer_size_ = size;
+  bump_in_buffer();
+}
+
+arena_resource::~arena_resource() {
+  release();
+  detail::unpoison(buffer_, buffer_size_);  // the caller's again
+}
 
 std::size_t arena_resource::capacity() const noexcept {
-  std::size_t total = 0;
+  std::size_t total = buffer_size_;
   for (const node* n = nodes_; n != nullptr; n = n->next) total += n->size - node_overhead;
+  if (spare_ != nullptr) total += spare_->size - node_overhead;
   return total;
+}
+
+void arena_resource::bump_in_buffer() noexcept {
+  begin_ = buffer_;
+  cursor_ = buffer_;
+  end_ = buffer_ + buffer_size_;
+  detail::poison(buffer_, buffer_size_);
 }
 
 void arena_resource::release() noexcept {
@@ -95,20 +125,35 @@ void arena_resource::release() noexcept {
     free_node(n);
     n = next;
   }
+  if (spare_ != nullptr) free_node(spare_);
   nodes_ = nullptr;
-  cursor_ = nullptr;
-  end_ = nullptr;
+  spare_ = nullptr;
+  bump_in_buffer();
   next_size_ = first_size_;
+  ++generation_;
 }
 
-bool arena_resource::reset(reset_mode mode, std::size_t limit) noexcept {
-  std::size_t target = mode == reset_mode::free_all ? 0 : capacity();
-  if (mode == reset_mode::retain_with_limit && limit < target) target = limit;
+bool arena_resource::reset(reset_mode mode) noexcept {
+  return reset_to(mode == reset_mode::free_all ? 0 : capacity() - buffer_size_);
+}
+
+bool arena_resource::reset(retain_with_limit keep) noexcept {
+  const std::size_t held = capacity() - buffer_size_;
+  return reset_to(keep.limit < held ? keep.limit : held);
+}
+
+bool arena_resource::reset_to(std::size_t target) noexcept {
   if (target == 0) {
     release();
     return true;
   }
-  // Cannot overflow: target <= capacity(), and the nodes plus their headers are real memory.
+  ++generation_;
+  if (spare_ != nullptr) {  // one more candidate
+    spare_->next = nodes_;
+    nodes_ = spare_;
+    spare_ = nullptr;
+  }
+  // Cannot overflow: target <= the nodes' capacity, and the nodes plus their headers are real memory.
   const std::size_t size = target + node_overhead;
 
   node* keep = nodes_;
@@ -133,29 +178,37 @@ bool arena_resource::reset(reset_mode mode, std::size_t limit) noexcept {
       kept_size = false;
     }
   }
-  nodes_ = keep;
-  cursor_ = reinterpret_cast<std::byte*>(keep) + node_overhead;
-  end_ = reinterpret_cast<std::byte*>(keep) + keep->size;
-  detail::poison(cursor_, static_cast<std::size_t>(end_ - cursor_));
+  detail::poison(payload(keep), keep->size - node_overhead);
+  if (buffer_ != nullptr) {
+    nodes_ = nullptr;
+    spare_ = keep;
+    bump_in_buffer();
+  } else {
+    nodes_ = keep;
+    begin_ = payload(keep);
+    cursor_ = begin_;
+    end_ = reinterpret_cast<std::byte*>(keep) + keep->size;
+  }
   const std::size_t after = grown(keep->size);
   next_size_ = after > first_size_ ? after : first_size_;
   return kept_size;
 }
 
 void* arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
-  if (!std::has_single_bit(alignment)) throw_allocation_failure(bytes, alignment);
-  if (bytes == 0) return detail::empty_block(alignment);
-  void* const p = refill(bytes, alignment);
-  if (p == nullptr) throw_allocation_failure(bytes, alignment);
-  return p;
+  return detail::allocate_missed(bytes, alignment, [&] { return refill(bytes, alignment); });
 }
 
 void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept {
-  if (nodes_ != nullptr) {
+  void* p = nullptr;
+  if (in_buffer() && spare_ != nullptr) {  // the buffer is full: on to the node a reset kept
+    push_bump_node(spare_);
+    spare_ = nullptr;
+    if (bump(bytes, alignment, p)) return p;
+  }
+  if (!in_buffer()) {
     const auto used = static_cast<std::size_t>(cursor_ - reinterpret_cast<std::byte*>(nodes_)) +
                       detail::align_offset(cursor_, alignment);
     std::size_t needed = 0;
-    void* p = nullptr;
     if (node_size_for(used, bytes, needed) && grow_in_place(needed) && bump(bytes, alignment, p)) return p;
   }
 
@@ -169,7 +222,6 @@ void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept 
     if (n == nullptr) return nullptr;
     next_size_ = grown(next_size_);
     push_bump_node(n);
-    void* p = nullptr;
     const bool fits = bump(bytes, alignment, p);
     PMRHEAP_ASSERT(fits, "a regular node must hold any request it was chosen for");
     static_cast<void>(fits);
@@ -179,19 +231,23 @@ void* arena_resource::refill(std::size_t bytes, std::size_t alignment) noexcept 
   // Oversized: a node of its own; the series does not see it.
   node* const n = new_node(size);
   if (n == nullptr) return nullptr;
-  std::byte* const payload = reinterpret_cast<std::byte*>(n) + node_overhead;
-  std::byte* const p = payload + detail::align_offset(payload, alignment);
-  std::byte* const rest = p + bytes;
-  detail::unpoison(p, bytes);
+  std::byte* const first = payload(n);
+  std::byte* const block = first + detail::align_offset(first, alignment);
+  std::byte* const rest = block + bytes;
+  detail::unpoison(block, bytes);
   const auto leftover = static_cast<std::size_t>(reinterpret_cast<std::byte*>(n) + size - rest);
-  if (nodes_ == nullptr || static_cast<std::size_t>(end_ - cursor_) < leftover) {
+  const auto room = static_cast<std::size_t>(end_ - cursor_);
+  if (room == 0 || room < leftover) {
     push_bump_node(n);
     cursor_ = rest;
+  } else if (in_buffer()) {  // no bump node to slip it behind; every listed node is full anyway
+    n->next = nodes_;
+    nodes_ = n;
   } else {
     n->next = nodes_->next;
     nodes_->next = n;
   }
-  return p;
+  return block;
 }
 
 bool arena_resource::grow_in_place(std::size_t needed) noexcept {
@@ -219,20 +275,35 @@ bool arena_resource::resize_bump_node(std::size_t new_size) noexcept {
   return true;
 }
 
+bool arena_resource::owns_block(const void* p, std::size_t bytes) const noexcept {
+  if (detail::holds(p, bytes, buffer_, buffer_ + buffer_size_)) return true;
+  const auto in = [&](const node* n) {
+    return detail::holds(p, bytes, reinterpret_cast<const std::byte*>(n) + node_overhead,
+                         reinterpret_cast<const std::byte*>(n) + n->size);
+  };
+  for (const node* n = nodes_; n != nullptr; n = n->next)
+    if (in(n)) return true;
+  return spare_ != nullptr && in(spare_);
+}
+
 bool arena_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t) noexcept {
   auto* const block = static_cast<std::byte*>(p);
-  const auto at = reinterpret_cast<std::uintptr_t>(p);
-  const auto cursor = reinterpret_cast<std::uintptr_t>(cursor_);
-  const bool newest = at < cursor && at + old_bytes == cursor;
+  const bool newest = detail::is_newest(p, old_bytes, begin_, cursor_);
   if (new_bytes < old_bytes) {
-    // Any block may shrink; only the newest gives the bytes back, but the tail is dead either way.
-    detail::poison(block + new_bytes, old_bytes - new_bytes);
-    if (newest) cursor_ = block + new_bytes;
+    // Any block may shrink; only the newest gives the bytes back, but the tail of any block of
+    // ours is dead either way. A foreign block is left alone (its owner's poisoning is its own).
+    if (newest) {
+      cursor_ = block + new_bytes;
+      detail::poison(cursor_, old_bytes - new_bytes);
+    } else if (owns_block(p, old_bytes)) {
+      detail::poison(block + new_bytes, old_bytes - new_bytes);
+    }
     return true;
   }
   if (!newest) return false;
   const std::size_t more = new_bytes - old_bytes;
   if (more > static_cast<std::size_t>(end_ - cursor_)) {
+    if (in_buffer()) return false;  // the caller's buffer cannot grow
     std::size_t needed = 0;
     const auto offset = static_cast<std::size_t>(block - reinterpret_cast<std::byte*>(nodes_));
     if (!node_size_for(offset, new_bytes, needed) || !grow_in_place(needed)) return false;
@@ -247,14 +318,15 @@ arena_resource::node* arena_resource::new_node(std::size_t size) noexcept {
                                               : pmrheap::try_allocate(*upstream_, size, node_alignment);
   if (p == nullptr) return nullptr;
   node* const n = ::new (p) node{nullptr, size};
-  detail::poison(reinterpret_cast<std::byte*>(n) + node_overhead, size - node_overhead);
+  detail::poison(payload(n), size - node_overhead);
   return n;
 }
 
 void arena_resource::push_bump_node(node* n) noexcept {
   n->next = nodes_;
   nodes_ = n;
-  cursor_ = reinterpret_cast<std::byte*>(n) + node_overhead;
+  begin_ = payload(n);
+  cursor_ = begin_;
   end_ = reinterpret_cast<std::byte*>(n) + n->size;
 }
 

@@ -7,9 +7,9 @@
 
 namespace pmrheap {
 
+// The bump core's slow path with nothing to refill from: a fixed buffer has no more room.
 void* detail::allocate_declined(std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0 && std::has_single_bit(alignment)) return empty_block(alignment);
-  throw_allocation_failure(bytes, alignment);
+  return allocate_missed(bytes, alignment, []() -> void* { return nullptr; });
 }
 
 // ---- fixed_buffer_resource ----------------------------------------------------------------------
@@ -23,7 +23,7 @@ bool fixed_buffer_resource::do_resize(void* p, std::size_t old_bytes, std::size_
   std::size_t offset = 0;
   if (!buffer_.holds(p, old_bytes, offset)) return false;
   const std::size_t used = this->used();
-  const bool last = offset + old_bytes == used;
+  const bool last = buffer_.is_newest(p, old_bytes, used);
   if (new_bytes < old_bytes) {
     buffer_.poison(offset + new_bytes, offset + old_bytes);
     if (last) cursor_ = buffer_.at(offset + new_bytes);
@@ -55,10 +55,10 @@ void concurrent_fixed_buffer_resource::reset() noexcept {
 // The release on the CAS orders the poisoning before that thread's acquire.
 void concurrent_fixed_buffer_resource::do_deallocate(void* p, std::size_t bytes, std::size_t) {
   std::size_t offset = 0;
-  if (bytes == 0 || !buffer_.holds(p, bytes, offset)) return;
+  if (!buffer_.holds(p, bytes, offset)) return;
   buffer_.poison_granules(offset, offset + bytes);
   std::size_t top = end_.load(std::memory_order_relaxed);
-  if (top != offset + bytes) return;
+  if (!buffer_.is_newest(p, bytes, top)) return;
   // A lost race (another thread allocated after us) leaves the bytes used until reset().
   static_cast<void>(end_.compare_exchange_strong(top, offset, std::memory_order_release, std::memory_order_relaxed));
 }
@@ -69,14 +69,15 @@ bool concurrent_fixed_buffer_resource::do_resize(void* p, std::size_t old_bytes,
   if (!buffer_.holds(p, old_bytes, offset)) return false;
   const std::size_t old_end = offset + old_bytes;
   std::size_t top = end_.load(std::memory_order_relaxed);
+  const bool newest = buffer_.is_newest(p, old_bytes, top);
   if (new_bytes < old_bytes) {
     buffer_.poison_granules(offset + new_bytes, old_end);
-    if (top == old_end)
+    if (newest)
       static_cast<void>(
           end_.compare_exchange_strong(top, offset + new_bytes, std::memory_order_release, std::memory_order_relaxed));
     return true;  // The block is smaller either way; a lost CAS only means nothing was reclaimed.
   }
-  if (top != old_end || new_bytes - old_bytes > buffer_.capacity() - top) return false;
+  if (!newest || new_bytes - old_bytes > buffer_.capacity() - top) return false;
   if (!end_.compare_exchange_strong(top, offset + new_bytes, std::memory_order_acquire, std::memory_order_relaxed))
     return false;
   buffer_.unpoison_granules(old_end, offset + new_bytes);

@@ -371,15 +371,15 @@ TEST_CASE("arena_resource: reset while retaining a buffer") {
   static_cast<void>(arena.allocate(1, 1));
   static_cast<void>(arena.allocate(2000, 1));
   CHECK(upstream.live() == 2);
-  CHECK(arena.reset(reset_mode::retain_with_limit, 1));
+  CHECK(arena.reset(pmrheap::retain_with_limit{1}));
   CHECK(arena.capacity() == 1);
-  CHECK(arena.reset(reset_mode::retain_with_limit, 2));  // growing past a capacity of 1 keeps 1
+  CHECK(arena.reset(pmrheap::retain_with_limit{2}));  // growing past a capacity of 1 keeps 1
   CHECK(arena.capacity() == 1);
 
   static_cast<void>(arena.allocate(1, 1));
   static_cast<void>(arena.allocate(2000, 1));
   CHECK(upstream.live() == 2);
-  CHECK(arena.reset(reset_mode::retain_with_limit, 2));
+  CHECK(arena.reset(pmrheap::retain_with_limit{2}));
   CHECK(upstream.live() == 1);
   CHECK(arena.capacity() == 2);
   bytes_ptr p = take(arena, 2, 1);
@@ -404,14 +404,14 @@ TEST_CASE("arena_resource: capacity after every reset mode") {
     CHECK(upstream.live_bytes == held + overhead);
   }
   SUBCASE("retain_with_limit keeps at most the limit") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 1000));
+    CHECK(arena.reset(pmrheap::retain_with_limit{1000}));
     CHECK(arena.capacity() == 1000);
     CHECK(upstream.live() == 1);
-    CHECK(arena.reset(reset_mode::retain_with_limit, held * 2));  // above the capacity: all of it
+    CHECK(arena.reset(pmrheap::retain_with_limit{held * 2}));  // above the capacity: all of it
     CHECK(arena.capacity() == 1000);
   }
   SUBCASE("retain_with_limit 0 is free_all") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 0));
+    CHECK(arena.reset(pmrheap::retain_with_limit{0}));
     CHECK(arena.capacity() == 0);
     CHECK(upstream.live() == 0);
   }
@@ -443,7 +443,7 @@ TEST_CASE("arena_resource: reset keeps the node that fits best and shrinks it in
   static_cast<void>(arena.allocate(pmrheap::platform::page_size()));
   REQUIRE(upstream.live() == 2);
   const std::size_t allocations = upstream.allocations;
-  CHECK(arena.reset(reset_mode::retain_with_limit, 1000));  // the first node is the smaller that fits
+  CHECK(arena.reset(pmrheap::retain_with_limit{1000}));  // the first node is the smaller that fits
   CHECK(upstream.allocations == allocations);
   CHECK(upstream.live() == 1);
   CHECK(arena.capacity() == 1000);
@@ -506,12 +506,12 @@ TEST_CASE("arena_resource: reset returns false when the upstream refuses the new
 
   // A shrink refused both in place and as a new node: the larger node stays.
   upstream.refuse_resizes = true;
-  CHECK_FALSE(arena.reset(reset_mode::retain_with_limit, 100));
+  CHECK_FALSE(arena.reset(pmrheap::retain_with_limit{100}));
   CHECK(arena.capacity() == 1536 - overhead);
 
   upstream.refuse_allocations = false;
   upstream.refuse_resizes = false;
-  CHECK(arena.reset(reset_mode::retain_with_limit, 100));
+  CHECK(arena.reset(pmrheap::retain_with_limit{100}));
   CHECK(arena.capacity() == 100);
   static_cast<void>(arena.allocate(4000));
   CHECK(counted.live() == 2);
@@ -614,7 +614,7 @@ TEST_CASE("arena_resource: memory returned to the upstream is not left poisoned"
     CHECK(arena.capacity() == 0);
   }
   SUBCASE("a reset that replaces the kept node and frees the other") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 50));
+    CHECK(arena.reset(pmrheap::retain_with_limit{50}));
     CHECK(arena.capacity() == 50);
     bytes_ptr q = take(arena, 16);
     CHECK(q != p);

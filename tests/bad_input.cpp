@@ -157,7 +157,8 @@ void buffers_first_foreign_pointers(pmrheap::resource& r) {
 }
 
 // reset(retain_with_limit) with limits around every boundary: the arena keeps exactly
-// min(limit, capacity) in one node; free_all and retain_capacity ignore the limit.
+// min(limit, capacity) in one node. free_all and retain_capacity take no limit (a mode with a
+// limit does not compile: tests/arena_resource.cpp).
 void arena_odd_limits(pmrheap::resource& r) {
   auto& a = dynamic_cast<pmrheap::arena_resource&>(r);
   const auto grow = [&a] {
@@ -165,7 +166,7 @@ void arena_odd_limits(pmrheap::resource& r) {
     static_cast<void>(a.allocate(5000, 64));
     static_cast<void>(a.allocate(100, 1));
   };
-  CHECK(a.reset(reset_mode::retain_with_limit, size_max));  // an empty arena stays empty
+  CHECK(a.reset(pmrheap::retain_with_limit{size_max}));  // an empty arena stays empty
   CHECK(a.capacity() == 0);
   grow();
   const std::size_t capacity = a.capacity();
@@ -175,15 +176,15 @@ void arena_odd_limits(pmrheap::resource& r) {
     CAPTURE(limit);
     grow();
     const std::size_t before = a.capacity();
-    CHECK(a.reset(reset_mode::retain_with_limit, limit));
+    CHECK(a.reset(pmrheap::retain_with_limit{limit}));
     CHECK(a.capacity() == std::min(limit, before));
     still_works(a);
   }
   grow();
   const std::size_t before = a.capacity();
-  CHECK(a.reset(reset_mode::retain_capacity, 1));
+  CHECK(a.reset(reset_mode::retain_capacity));
   CHECK(a.capacity() == before);
-  CHECK(a.reset(reset_mode::free_all, size_max));
+  CHECK(a.reset(reset_mode::free_all));
   CHECK(a.capacity() == 0);
 }
 
@@ -192,7 +193,7 @@ void virtual_arena_odd_limits(pmrheap::resource& r) {
   auto& a = dynamic_cast<pmrheap::virtual_arena_resource&>(r);
   const std::size_t page = pmrheap::platform::page_size();
   const std::size_t step = a.commit_step();
-  CHECK(a.reset(reset_mode::retain_with_limit, size_max));
+  CHECK(a.reset(pmrheap::retain_with_limit{size_max}));
   CHECK(a.committed() == 0);
   static_cast<void>(a.allocate(3 * step + 5, 1));
   const std::size_t committed = a.committed();
@@ -201,16 +202,16 @@ void virtual_arena_odd_limits(pmrheap::resource& r) {
     CAPTURE(limit);
     static_cast<void>(a.allocate(3 * step + 5, 1));
     const std::size_t before = a.committed();
-    CHECK(a.reset(reset_mode::retain_with_limit, limit));
+    CHECK(a.reset(pmrheap::retain_with_limit{limit}));
     CHECK(a.used() == 0);
     CHECK(a.committed() == std::min(pmrheap::detail::align_down(limit, page), before));
     still_works(a);
   }
   static_cast<void>(a.allocate(3 * step + 5, 1));
   const std::size_t before = a.committed();
-  CHECK(a.reset(reset_mode::retain_capacity, 0));
+  CHECK(a.reset(reset_mode::retain_capacity));
   CHECK(a.committed() == before);
-  CHECK(a.reset(reset_mode::free_all, size_max));
+  CHECK(a.reset(reset_mode::free_all));
   CHECK(a.committed() == 0);
 }
 
@@ -248,15 +249,12 @@ const std::vector<specific_bad_input>& specific_bad_inputs() {
         "fallback, never by the buffer",
         buffers_first_foreign_pointers}},
       {{"arena_resource(page_resource)", "arena_resource(c_resource)", "arena_resource(new_delete_resource)"},
-       {"reset(retain_with_limit) with odd limits (1, 15, 17, page +- 1, capacity +- 1, SIZE_MAX), limits "
-        "with the other modes",
-        "true; capacity() == min(limit, capacity before); free_all and retain_capacity ignore the limit",
-        arena_odd_limits}},
+       {"reset(retain_with_limit{n}) with odd limits (1, 15, 17, page +- 1, capacity +- 1, SIZE_MAX)",
+        "true; capacity() == min(limit, capacity before); a mode with a limit does not compile", arena_odd_limits}},
       {{"virtual_arena_resource"},
-       {"reset(retain_with_limit) with odd limits (1, page +- 1, committed +- 1, SIZE_MAX), limits with the "
-        "other modes",
-        "true; committed() == min(limit rounded down to pages, committed before); free_all and "
-        "retain_capacity ignore the limit",
+       {"reset(retain_with_limit{n}) with odd limits (1, page +- 1, committed +- 1, SIZE_MAX)",
+        "true; committed() == min(limit rounded down to pages, committed before); a mode with a limit "
+        "does not compile",
         virtual_arena_odd_limits}},
   };
   return rows;

@@ -391,3 +391,28 @@ TEST_CASE("concurrent_fixed_buffer_resource: racing frees, shrinks and growths o
   r.reset();
   CHECK(r.used() == 0);
 }
+
+// Pointers into a separate std::vector's buffer and a stack array: deallocate, resize and remap of
+// them change nothing, on both fixed buffers. Under ASan a wrongful poison makes the reads abort.
+TEST_CASE("fixed buffers: a pointer they did not hand out is never poisoned or written") {
+  std::vector<unsigned char> foreign(4096, 0x5a);
+  unsigned char stack[256];
+  std::memset(stack, 0x3c, sizeof stack);
+  std::vector<unsigned char> storage(1024);
+  fixed_buffer_resource plain(storage.data(), 512);
+  concurrent_fixed_buffer_resource shared(storage.data() + 512, 512);
+  for (pmrheap::resource* r : {static_cast<pmrheap::resource*>(&plain), static_cast<pmrheap::resource*>(&shared)}) {
+    auto* own = static_cast<unsigned char*>(r->allocate(100, 1));
+    for (unsigned char* p : {foreign.data(), foreign.data() + 1000, stack + 16}) {
+      r->deallocate(p, 200, 1);
+      CHECK_FALSE(r->resize(p, 200, 50, 1));
+      CHECK_FALSE(r->resize(p, 200, 400, 1));
+      CHECK(r->remap(p, 200, 400, 1) == nullptr);
+    }
+    // A block running from below the buffer up to its cursor is not the last block.
+    r->deallocate(own - 64, 64 + 100, 1);
+    CHECK(r->allocate(1, 1) == own + 100);
+  }
+  for (unsigned char c : foreign) REQUIRE(c == 0x5a);
+  for (unsigned char c : stack) REQUIRE(c == 0x3c);
+}

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <concepts>
 #include <cstring>
 #include <memory_resource>
 #include <vector>
@@ -172,11 +174,11 @@ TEST_CASE("virtual_arena_resource: reset modes and what stays committed") {
     CHECK(arena.committed() == 10 * step);
   }
   SUBCASE("retain_with_limit keeps at most the limit, rounded down to pages") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 3 * step + page / 2));
+    CHECK(arena.reset(pmrheap::retain_with_limit{3 * step + page / 2}));
     CHECK(arena.used() == 0);
     CHECK(arena.committed() == 3 * step);
     CHECK(arena.capacity() <= 3 * step + page / 2);
-    CHECK(arena.reset(reset_mode::retain_with_limit, 100 * step));  // above what it holds: keeps all
+    CHECK(arena.reset(pmrheap::retain_with_limit{100 * step}));  // above what it holds: keeps all
     CHECK(arena.committed() == 3 * step);
     auto* p = static_cast<unsigned char*>(arena.allocate(5 * step, 1));
     CHECK(p == first);
@@ -184,7 +186,7 @@ TEST_CASE("virtual_arena_resource: reset modes and what stays committed") {
     CHECK(p[3 * step] == 0);         // decommitted and committed again: zero
   }
   SUBCASE("retain_with_limit 0 is free_all") {
-    CHECK(arena.reset(reset_mode::retain_with_limit, 0));
+    CHECK(arena.reset(pmrheap::retain_with_limit{0}));
     CHECK(arena.committed() == 0);
   }
   SUBCASE("free_all and release give every page back") {
@@ -303,3 +305,96 @@ TEST_CASE("virtual_arena_resource: the default reservation shrinks under an addr
   CHECK(WEXITSTATUS(status) == 0);
 }
 #endif
+
+// ---- geometric commits ---------------------------------------------------------------------------
+
+TEST_CASE("virtual_arena_resource: a 15 MB run of small blocks takes at most 20 commits") {
+  virtual_arena_resource arena(std::size_t{256} << 20);
+  const std::size_t total = std::size_t{15} << 20;
+  std::size_t taken = 0;
+  std::size_t sizes[] = {24, 40, 8, 120, 64, 16, 300, 32};
+  for (std::size_t i = 0; taken < total; ++i) {
+    const std::size_t bytes = sizes[i % 8];
+    auto* p = static_cast<unsigned char*>(arena.allocate(bytes, 8));
+    p[0] = 1;
+    p[bytes - 1] = 2;
+    taken += bytes;
+  }
+  CHECK(arena.commit_count() <= 20);
+  CHECK(arena.commit_count() >= 2);
+  // Commits double: what runs ahead of the cursor stays under what is committed, capped.
+  const std::size_t ahead = arena.committed() - arena.used();
+  CHECK(ahead <=
+        std::max(arena.commit_step(), std::min(arena.committed() / 2, virtual_arena_resource::max_commit_step)));
+  // The same run in the old fixed 64 KiB steps would have taken about 240.
+  CHECK(arena.commit_count() < total / virtual_arena_resource::default_commit_step / 10);
+}
+
+TEST_CASE("virtual_arena_resource: commits stop doubling at max_commit_step; reset keeps today's limits") {
+  virtual_arena_resource arena(std::size_t{512} << 20);
+  const std::size_t step = arena.commit_step();
+  const std::size_t cap = std::max(step, virtual_arena_resource::max_commit_step);
+  std::size_t before = 0;
+  std::size_t largest = 0;
+  while (arena.committed() < std::size_t{200} << 20) {
+    static_cast<void>(arena.allocate(4096, 1));
+    if (arena.committed() != before) {
+      largest = std::max(largest, arena.committed() - before);
+      before = arena.committed();
+    }
+  }
+  CHECK(largest == cap);
+  const std::size_t commits = arena.commit_count();
+  CHECK(commits <= 10 + (std::size_t{200} << 20) / cap);  // 9 doublings, then steps of cap
+  CHECK(arena.reset(pmrheap::retain_with_limit{3 * step}));
+  CHECK(arena.committed() == 3 * step);
+  CHECK(arena.reset(reset_mode::retain_capacity));
+  CHECK(arena.committed() == 3 * step);
+  CHECK(arena.reset(reset_mode::free_all));
+  CHECK(arena.committed() == 0);
+  // After a decommit the steps start small again: doubling follows what is committed.
+  static_cast<void>(arena.allocate(1, 1));
+  CHECK(arena.committed() == step);
+  CHECK(arena.commit_count() == commits + 1);
+}
+
+// ---- the reset API -------------------------------------------------------------------------------
+
+template <class A>
+constexpr bool takes_a_bare_limit = requires(A& a) {
+  a.reset(std::size_t{4096});
+};
+template <class A>
+constexpr bool takes_a_mode_and_a_limit = requires(A& a) {
+  a.reset(reset_mode::retain_capacity, std::size_t{4096});
+};
+static_assert(!takes_a_bare_limit<virtual_arena_resource>);
+static_assert(!takes_a_mode_and_a_limit<virtual_arena_resource>);
+static_assert(requires(virtual_arena_resource & a) {
+  { a.reset() } -> std::same_as<bool>;
+  { a.reset(reset_mode::free_all) } -> std::same_as<bool>;
+  { a.reset(pmrheap::retain_with_limit{4096}) } -> std::same_as<bool>;
+});
+
+// ---- foreign pointers ----------------------------------------------------------------------------
+
+// Under ASan a wrongful poison makes the reads below abort.
+TEST_CASE("virtual_arena_resource: a pointer it did not hand out is never poisoned or written") {
+  std::vector<unsigned char> foreign(4096, 0x5a);
+  unsigned char stack[256];
+  std::memset(stack, 0x3c, sizeof stack);
+  virtual_arena_resource arena(std::size_t{1} << 20);
+  auto* own = static_cast<unsigned char*>(arena.allocate(100, 1));
+  for (unsigned char* p : {foreign.data(), foreign.data() + 1000, stack + 16}) {
+    arena.deallocate(p, 200, 1);
+    CHECK(arena.resize(p, 200, 50, 1));
+    CHECK_FALSE(arena.resize(p, 200, 400, 1));
+    CHECK(arena.remap(p, 200, 50, 1) == p);
+    CHECK(arena.remap(p, 200, 400, 1) == nullptr);
+  }
+  for (unsigned char c : foreign) REQUIRE(c == 0x5a);
+  for (unsigned char c : stack) REQUIRE(c == 0x3c);
+  // A block running from below the reservation up to the cursor is not the newest block.
+  arena.deallocate(own - 4096, 4096 + 100, 1);
+  CHECK(arena.used() == 100);
+}

@@ -6,10 +6,10 @@
 
 #include <bit>
 #include <cstddef>
-#include <cstdint>
 #include <memory_resource>
 
-#include "pmrheap/detail/align.hpp"
+#include "pmrheap/arena_scope.hpp"
+#include "pmrheap/detail/bump.hpp"
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/reset_mode.hpp"
@@ -31,6 +31,12 @@ namespace pmrheap {
 ///   moves a block.
 /// - Under AddressSanitizer, node memory not handed out is poisoned, and so is memory given back by
 ///   deallocate, shrinking, reset() and release(): a use after reset is reported.
+/// - A pointer the arena did not hand out (another resource's block, a stack array) is left
+///   alone: deallocate does nothing, resize shrinks nothing and returns true for a shrink, false
+///   for a growth; no byte outside the arena's own nodes and buffer is poisoned or written.
+/// - Savepoints: mark() and rewind() (and arena_scope) free every block allocated after a mark.
+/// - It can start in a buffer of the caller's (as std::pmr::monotonic_buffer_resource): the buffer
+///   is the first region bumped in, never handed to the upstream, and again after every reset.
 /// **Fails**: allocate throws pmrheap::out_of_memory when the upstream refuses a node (the
 /// upstream's own exception does not escape).
 /// **Thread safety**: none; one arena per thread, or a lock around it.
@@ -60,6 +66,14 @@ class PMRHEAP_API arena_resource final : public resource {
   /// **Fails**: throws pmrheap::out_of_memory when the upstream refuses the node.
   arena_resource(std::size_t initial_capacity, std::pmr::memory_resource* upstream);
 
+  /// An arena that bumps in the `size` bytes at `buffer` first, and takes nodes from `upstream`
+  /// (null: std::pmr::null_memory_resource()) once they are used up. The buffer must outlive the
+  /// arena; any address and any size work (a null buffer or size 0 is no buffer). It is never
+  /// given to the upstream, counts in capacity(), and every reset or release bumps in it first
+  /// again. Under ASan it is poisoned while the arena holds it and unpoisoned by the destructor.
+  /// **Cost**: no allocation.
+  arena_resource(void* buffer, std::size_t size, std::pmr::memory_resource* upstream) noexcept;
+
   arena_resource(const arena_resource&) = delete;
   arena_resource& operator=(const arena_resource&) = delete;
 
@@ -77,15 +91,18 @@ class PMRHEAP_API arena_resource final : public resource {
     arena_resource::do_deallocate(p, bytes, alignment);
   }
 
-  /// Invalidates every block and keeps, per `mode`, nothing (free_all), the current capacity()
-  /// (retain_capacity) or at most `limit` bytes of it (retain_with_limit; a limit of 0 is
-  /// free_all), in one node: the node that fits that size best is kept and resized upstream in
-  /// place, or else replaced by a new node of exactly that size.
+  /// Invalidates every block and keeps nothing (free_all) or the current capacity()
+  /// (retain_capacity) in one node: the node that fits that size best is kept and resized upstream
+  /// in place, or else replaced by a new node of exactly that size. The caller's buffer, if any, is
+  /// always kept and bumped in first; the kept node takes over once it is full.
   /// **Returns**: false only when that replacement was refused; the arena then keeps the old node
   /// and stays fully usable. **Cost**: one upstream deallocate per other node; no upstream call
   /// at all when the kept node already has the size (every reset after the first of a steady
-  /// workload). Never throws.
-  bool reset(reset_mode mode = reset_mode::retain_capacity, std::size_t limit = 0) noexcept;
+  /// workload). Never throws. Invalidates every mark.
+  bool reset(reset_mode mode = reset_mode::retain_capacity) noexcept;
+  /// As reset(retain_capacity), keeping at most `keep.limit` bytes of the capacity taken from the
+  /// upstream (the caller's buffer is kept besides); a limit of 0 is free_all.
+  bool reset(retain_with_limit keep) noexcept;
 
   /// reset(reset_mode::free_all): every node back to the upstream (the std::pmr name).
   void release() noexcept;
@@ -95,6 +112,20 @@ class PMRHEAP_API arena_resource final : public resource {
   [[nodiscard]] std::size_t capacity() const noexcept;
 
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
+
+  /// A savepoint: where the cursor is now. **Cost**: a few stores; no allocation.
+  [[nodiscard]] arena_mark mark() const noexcept;
+  /// Frees every block allocated since `m` was taken: the cursor goes back to it (poisoned under
+  /// ASan), and every node taken since goes back to the upstream, so the arena holds what it held
+  /// at the mark (the node series too). Marks taken after `m` become invalid; `m` and older ones
+  /// stay valid. A block from before the mark freed after it is reclaimed only by reset.
+  /// **Returns**: true; false, doing nothing, for a mark it can tell is not valid (another
+  /// arena's, one from before a reset or release, one whose node a rewind gave back): an error,
+  /// which debug builds report and abort on. A mark that a rewind to an older one invalidated but
+  /// whose node is still there is an error it cannot tell (it then frees the arena's own blocks
+  /// only). Touches no memory outside the arena either way.
+  /// **Cost**: one upstream deallocate per node given back.
+  bool rewind(const arena_mark& m) noexcept;
 
  private:
   // The fast path: align the cursor, one compare against what is left of the bump node, bump
@@ -122,12 +153,10 @@ class PMRHEAP_API arena_resource final : public resource {
     return refill(bytes, alignment);
   }
 
-  // Only the block that ends at the cursor gives its bytes back. `p < cursor_` also rules out
-  // the zero-byte block and a size that wraps the address space.
+  // Only the newest block gives its bytes back (detail::is_newest: it lies in the bump region,
+  // so a foreign block that happens to end at the cursor is left alone).
   void do_deallocate(void* p, std::size_t bytes, std::size_t) override {
-    const auto at = reinterpret_cast<std::uintptr_t>(p);
-    const auto cursor = reinterpret_cast<std::uintptr_t>(cursor_);
-    if (at < cursor && at + bytes == cursor) {
+    if (detail::is_newest(p, bytes, begin_, cursor_)) {
       cursor_ = static_cast<std::byte*>(p);
       detail::poison(p, bytes);
     }
@@ -137,19 +166,29 @@ class PMRHEAP_API arena_resource final : public resource {
 
   PMRHEAP_NOINLINE void* allocate_slow(std::size_t bytes, std::size_t alignment);
   PMRHEAP_NOINLINE void* refill(std::size_t bytes, std::size_t alignment) noexcept;
+  bool reset_to(std::size_t target) noexcept;
+  [[nodiscard]] bool is_valid(const arena_mark& m) const noexcept;
+  [[nodiscard]] bool owns_block(const void* p, std::size_t bytes) const noexcept;
+  [[nodiscard]] bool in_buffer() const noexcept { return begin_ == buffer_; }
+  void bump_in_buffer() noexcept;
   bool grow_in_place(std::size_t needed) noexcept;
   bool resize_bump_node(std::size_t new_size) noexcept;
   node* new_node(std::size_t size) noexcept;
   void push_bump_node(node* n) noexcept;
   void free_node(node* n) noexcept;
 
-  std::byte* cursor_ = nullptr;               ///< The bump node's first free byte; null without nodes.
-  std::byte* end_ = nullptr;                  ///< The end of the bump node; null without nodes.
-  node* nodes_ = nullptr;                     ///< Every node; the first one is the bump node.
+  std::byte* cursor_ = nullptr;               ///< The first free byte of the bump region.
+  std::byte* end_ = nullptr;                  ///< The end of the bump region.
+  std::byte* begin_ = nullptr;                ///< The start of the bump region: a node's payload or buffer_.
+  node* nodes_ = nullptr;                     ///< Every node; the first one is the bump node unless in_buffer().
+  node* spare_ = nullptr;                     ///< A node a reset kept, not bumped in until the buffer is full.
+  std::byte* buffer_ = nullptr;               ///< The caller's buffer, or null.
+  std::size_t buffer_size_ = 0;               ///< Its size.
   std::pmr::memory_resource* upstream_;       ///< Where nodes come from.
   resource* native_upstream_;                 ///< upstream_ as a pmrheap::resource (can resize), or null.
   std::size_t first_size_ = first_node_size;  ///< Size of the first node after free_all.
   std::size_t next_size_ = first_node_size;   ///< Size of the next regular node.
+  std::size_t generation_ = 0;                ///< Resets and releases so far: what outdates a mark.
 };
 
 }  // namespace pmrheap

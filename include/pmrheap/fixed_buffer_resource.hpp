@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <span>
 
-#include "pmrheap/detail/align.hpp"
+#include "pmrheap/detail/bump.hpp"
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/resource.hpp"
@@ -31,15 +31,20 @@ class bump_buffer {
   [[nodiscard]] std::byte* at(std::size_t offset) const noexcept { return base_ + offset; }
   [[nodiscard]] std::byte* end() const noexcept { return base_ + capacity_; }
 
-  /// Where a block of `bytes` aligned to `alignment` (a power of two) starts once the first `used`
-  /// bytes are taken. **Returns**: false when it does not fit; `start` is then meaningless.
+  /// Where a block of `bytes` (> 0) aligned to `alignment` (a power of two) starts once the first
+  /// `used` bytes are taken: detail::bump on offsets. **Returns**: false when it does not fit;
+  /// `start` is then meaningless.
   [[nodiscard]] bool fit(std::size_t used, std::size_t bytes, std::size_t alignment,
                          std::size_t& start) const noexcept {
-    // No wrap, even for an alignment of 2^(N-1): base_ + start is the next aligned address, at
-    // most 2^N, so start <= 2^N - base_, and base_ >= 1 (a null buffer has capacity 0, so used
-    // and the padding are both 0).
-    start = used + align_offset(base_ + used, alignment);
-    return start <= capacity_ && bytes <= capacity_ - start;
+    std::byte* cursor = base_ + used;
+    std::byte* block = nullptr;
+    if (!detail::bump(cursor, end(), bytes, alignment, block)) return false;
+    start = static_cast<std::size_t>(block - base_);
+    return true;
+  }
+  /// detail::is_newest with the cursor at offset `used`.
+  [[nodiscard]] bool is_newest(const void* p, std::size_t bytes, std::size_t used) const noexcept {
+    return detail::is_newest(p, bytes, base_, base_ + used);
   }
 
   /// The offset of `p`: capacity() or more for any address outside the buffer (addresses below it
@@ -48,10 +53,11 @@ class bump_buffer {
     return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_));
   }
   [[nodiscard]] bool owns(const void* p) const noexcept { return offset_of(p) < capacity_; }
-  /// True when the whole block [p, p + bytes) lies in the buffer; its offset goes to `offset`.
+  /// True when the whole non-empty block [p, p + bytes) lies in the buffer (detail::holds); its
+  /// offset goes to `offset`.
   [[nodiscard]] bool holds(const void* p, std::size_t bytes, std::size_t& offset) const noexcept {
     offset = offset_of(p);
-    return offset < capacity_ && bytes <= capacity_ - offset;
+    return detail::holds(p, bytes, base_, end());
   }
 
   /// Exact poisoning of [begin, end) (offsets), for a single-threaded owner.
@@ -143,8 +149,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   /// **Returns**: true when [p, p + bytes) is a non-empty block of the buffer ending where the
   /// free space begins: the one block deallocate reclaims and resize can grow.
   [[nodiscard]] bool is_last_allocation(const void* p, std::size_t bytes) const noexcept {
-    std::size_t offset = 0;
-    return bytes != 0 && buffer_.holds(p, bytes, offset) && offset + bytes == used();
+    return buffer_.is_newest(p, bytes, used());
   }
   /// **Returns**: bytes taken from the start of the buffer, padding and unreclaimed blocks included.
   [[nodiscard]] std::size_t used() const noexcept { return buffer_.offset_of(cursor_); }
@@ -167,11 +172,11 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   // Inline like the bump: a container's growth frees its old buffer as often as it allocates.
   void do_deallocate(void* p, std::size_t bytes, std::size_t) override {
     std::size_t offset = 0;
-    if (bytes == 0 || !buffer_.holds(p, bytes, offset)) return;  // the empty block, or not ours
+    if (!buffer_.holds(p, bytes, offset)) return;  // the empty block, or not ours
     // Poisoned even when it is not the last block: the bytes are never handed out again before
     // reset(), so any later use is a bug.
     buffer_.poison(offset, offset + bytes);
-    if (offset + bytes == used()) cursor_ = buffer_.at(offset);
+    if (buffer_.is_newest(p, bytes, used())) cursor_ = buffer_.at(offset);
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
 
@@ -220,8 +225,7 @@ class PMRHEAP_API concurrent_fixed_buffer_resource final : public resource {
   /// **Returns**: true when [p, p + bytes) is a non-empty block ending where the free space begins
   /// at the moment of the call (another thread may change that at once).
   [[nodiscard]] bool is_last_allocation(const void* p, std::size_t bytes) const noexcept {
-    std::size_t offset = 0;
-    return bytes != 0 && buffer_.holds(p, bytes, offset) && offset + bytes == used();
+    return buffer_.is_newest(p, bytes, used());
   }
   /// **Returns**: bytes taken from the start of the buffer at the moment of the call.
   [[nodiscard]] std::size_t used() const noexcept { return end_.load(std::memory_order_relaxed); }

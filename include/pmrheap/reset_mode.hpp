@@ -8,11 +8,10 @@
 
 namespace pmrheap {
 
-/// What reset() keeps.
+/// What reset() keeps: reset(mode) with one of these, or reset(pmrheap::retain_with_limit{bytes}).
 enum class reset_mode {
-  free_all,           ///< Return everything upstream; the arena starts over empty.
-  retain_capacity,    ///< Keep as much capacity as the arena holds now, in one block.
-  retain_with_limit,  ///< Deprecated spelling, removed once every arena takes pmrheap::retain_with_limit.
+  free_all,         ///< Return everything upstream; the arena starts over empty.
+  retain_capacity,  ///< Keep as much capacity as the arena holds now, in one block.
 };
 
 /// reset(pmrheap::retain_with_limit{bytes}): keep at most `limit` bytes of capacity (0 frees

@@ -8,7 +8,7 @@
 //                  else 2^m + mantissa % 2^m, at most 2 MiB
 //   align  1 byte:  2^(byte % 22), 1 byte to 2 MiB
 //   slot   1 byte:  which live block (% the number of live blocks)
-//   mode   1 byte:  % 4 = 0 free_all, 1 retain_capacity, 2 retain_with_limit, 3 retain_with_limit
+//   mode   1 byte:  % 4 = 0 free_all, 1 retain_capacity, 2 retain_with_limit{size}, 3 retain_with_limit
 //                  with SIZE_MAX - size as the limit
 // allocate: op size align; deallocate: op slot; resize/remap/reallocate: op slot size;
 // reset: op mode size (the size is the limit, passed with every mode).
@@ -47,7 +47,7 @@ void model::reallocated(const block& before, const block& after) {
   }
 }
 void model::released() {}
-void model::reset(pmrheap::resource&, pmrheap::reset_mode, std::size_t) {}
+void model::reset(pmrheap::resource&, const reset_request&) {}
 std::string model::check(pmrheap::resource&, const std::vector<block>&) { return {}; }
 std::string model::take_complaint() { return std::exchange(complaint_, std::string()); }
 void model::complain(std::string what) {
@@ -437,16 +437,15 @@ class session {
   void reset(reader& in) {
     const std::uint8_t mode_byte = in.byte();
     const std::size_t size = in.bytes();
-    static constexpr pmrheap::reset_mode modes[] = {pmrheap::reset_mode::free_all, pmrheap::reset_mode::retain_capacity,
-                                                    pmrheap::reset_mode::retain_with_limit,
-                                                    pmrheap::reset_mode::retain_with_limit};
-    const pmrheap::reset_mode mode = modes[mode_byte % 4];
-    const std::size_t limit = mode_byte % 4 == 3 ? pmrheap::detail::size_max - size : size;
-    static constexpr const char* names[] = {"free_all", "retain_capacity", "retain_with_limit"};
-    op_ = std::string("reset(") + names[static_cast<int>(mode)] + ", " + std::to_string(limit) + ")";
+    const unsigned which = mode_byte % 4;
+    reset_request request{which == 0 ? pmrheap::reset_mode::free_all : pmrheap::reset_mode::retain_capacity, {}};
+    if (which >= 2) request.limit = which == 3 ? pmrheap::detail::size_max - size : size;
+    op_ = which == 0   ? std::string("reset(free_all)")
+          : which == 1 ? std::string("reset(retain_capacity)")
+                       : "reset(retain_with_limit{" + std::to_string(*request.limit) + "})";
     verify_all();
     forget_all();
-    model_->reset(*resource_, mode, limit);
+    model_->reset(*resource_, request);
   }
 
   void verify_all() const {

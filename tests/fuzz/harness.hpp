@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,19 @@ enum class expect {
   either,   ///< success and failure both keep the promise
   success,  ///< failure is a bug
   failure,  ///< success is a bug
+};
+
+/// What op 6 asks of a resource with reset(): reset(mode), or, with a limit,
+/// reset(pmrheap::retain_with_limit{*limit}) (mode is then retain_capacity and unused).
+struct reset_request {
+  pmrheap::reset_mode mode;
+  std::optional<std::size_t> limit;
+
+  /// The call on `arena` (arena_resource, virtual_arena_resource, ...). **Returns**: what it returned.
+  template <class Arena>
+  bool apply(Arena& arena) const {
+    return limit ? arena.reset(pmrheap::retain_with_limit{*limit}) : arena.reset(mode);
+  }
 };
 
 /// The shadow model of one resource: what it promises beyond the shared contract, which the
@@ -84,11 +98,11 @@ class model {
   virtual void reallocated(const block& before, const block& after);
   /// release_all() forgot every block.
   virtual void released();
-  /// True when the resource has reset(reset_mode, limit): op 6 then resets (the harness forgets
-  /// every block and calls reset() below) instead of releasing.
+  /// True when the resource has reset(reset_mode) and reset(retain_with_limit): op 6 then resets
+  /// (the harness forgets every block and calls reset() below) instead of releasing.
   [[nodiscard]] virtual bool has_reset() const { return false; }
-  /// Resets `r` with `mode` and `limit` and checks what it promises about it.
-  virtual void reset(pmrheap::resource& r, pmrheap::reset_mode mode, std::size_t limit);
+  /// Resets `r` with `request` and checks what it promises about it.
+  virtual void reset(pmrheap::resource& r, const reset_request& request);
   /// Checked after every operation with the live blocks (owns(), statistics). Returns "" or what
   /// is wrong.
   [[nodiscard]] virtual std::string check(pmrheap::resource& r, const std::vector<block>& live);

@@ -124,6 +124,13 @@ struct arena_over {
 struct arena_over_new_delete {
   pmrheap::arena_resource top{std::pmr::new_delete_resource()};
 };
+// An arena that starts in a 4 KiB buffer of its own holder (1 byte off alignment, so the buffer's
+// address is the caller's business), then takes nodes from the C heap.
+struct arena_in_buffer {
+  alignas(16) unsigned char buffer[4097];
+  pmrheap::c_resource upstream;
+  pmrheap::arena_resource top{buffer + 1, sizeof buffer - 1, &upstream};
+};
 
 // 64 KiB: room for every bad-input row and the still-works check after it.
 struct fixed_buffer {
@@ -196,6 +203,8 @@ inline const std::vector<resource_entry>& all_resources() {
       // Not under RLIMIT_AS: ::operator new cannot fail without ending the process under ASan.
       {"arena_resource(new_delete_resource)", held<d::arena_over_new_delete>, false, false,
        d::release<pmrheap::arena_resource>, true},
+      {"arena_resource(4 KiB buffer, c_resource)", held<d::arena_in_buffer>, false, true,
+       d::release<pmrheap::arena_resource>},
       {"fixed_buffer_resource(64 KiB)", held<d::fixed_buffer>, false, false, d::reset<pmrheap::fixed_buffer_resource>,
        false, false},
       {"concurrent_fixed_buffer_resource(64 MiB)", held<d::concurrent_fixed_buffer>, true, false,

@@ -65,24 +65,6 @@ inline constexpr std::size_t size_max = std::numeric_limits<std::size_t>::max();
   return reinterpret_cast<void*>(~std::uintptr_t{0} & ~(static_cast<std::uintptr_t>(alignment) - 1));
 }
 
-/// The bump pointer of arena_resource and fixed_buffer_resource: aligns `cursor` to `alignment`
-/// (a power of two) and, when `bytes` fit before `end`, sets `block` to them and moves `cursor`
-/// past them, with one compare: `bytes - 1` turns a zero-byte request into SIZE_MAX, which never
-/// fits, and the room left wraps above the room when aligning passes `end`, so no wrapped size
-/// passes as a fit. **Returns**: whether it fit (a bool, not a null block, so the caller needs no
-/// second test); `cursor` and `block` are unchanged when not.
-[[nodiscard]] inline bool bump(std::byte*& cursor, std::byte* end, std::size_t bytes, std::size_t alignment,
-                               std::byte*& block) noexcept {
-  const auto room = static_cast<std::size_t>(end - cursor);
-  const std::size_t left = room - align_offset(cursor, alignment);
-  if (left <= room && bytes - 1 < left) [[likely]] {
-    block = end - left;
-    cursor = block + bytes;
-    return true;
-  }
-  return false;
-}
-
 }  // namespace pmrheap::detail
 
 #endif  // PMRHEAP_DETAIL_ALIGN_HPP

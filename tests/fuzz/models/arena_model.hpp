@@ -29,7 +29,9 @@ namespace pmrheap::fuzz::models {
 // reset it is exactly what the mode keeps.
 class arena_model final : public model {
  public:
-  explicit arena_model(const pmrheap::arena_resource& arena) : arena_(arena), capacity_(arena.capacity()) {}
+  /// [buffer, buffer + buffer_bytes): the caller's buffer the arena starts in (kept by every reset).
+  explicit arena_model(const pmrheap::arena_resource& arena, const void* buffer = nullptr, std::size_t buffer_bytes = 0)
+      : arena_(arena), capacity_(arena.capacity()), buffer_begin_(address(buffer)), buffer_(buffer_bytes) {}
 
   [[nodiscard]] expect allocate(std::size_t, std::size_t) const override { return expect::success; }
   [[nodiscard]] expect resize(const block& b, std::size_t new_bytes) const override {
@@ -68,8 +70,8 @@ class arena_model final : public model {
           at = s->cursor + pmrheap::detail::align_offset(reinterpret_cast<const void*>(s->cursor), b.alignment);
           fits = at >= s->cursor && at <= s->room_end && b.bytes <= s->room_end - at;
         }
-        if (!grew) {  // bumped at the cursor
-          if (!s) next.push_back(state{end_of(b), end_of(b)});
+        if (!grew) {  // bumped at the cursor, or the first block in the node a reset kept
+          if (!s || (spare_pending_ && !in_buffer(b))) next.push_back(state{end_of(b), end_of(b)});
           if (s && address(b.p) == at) next.push_back(state{end_of(b), std::max(s->room_end, end_of(b))});
         } else if (!fits) {  // the last block of a grown or new bump node, or an oversized node behind it
           next.push_back(state{end_of(b), end_of(b)});
@@ -78,6 +80,7 @@ class arena_model final : public model {
       }
     }
     capacity_ = capacity;
+    if (!in_buffer(b)) spare_pending_ = false;  // the arena left the buffer: the kept node is in use
     if (overlaps_dead(b)) complain("a block overlaps bytes that were given back but are not reclaimable");
     settle(std::move(next), "the block is not at the cursor of any state the arena can be in");
   }
@@ -123,14 +126,17 @@ class arena_model final : public model {
   void released() override { start_over(); }
 
   [[nodiscard]] bool has_reset() const override { return true; }
-  void reset(pmrheap::resource& r, pmrheap::reset_mode mode, std::size_t limit) override {
+  void reset(pmrheap::resource& r, const reset_request& request) override {
     static_cast<void>(r);
     const std::size_t before = arena_.capacity();
     // reset is not const; the arena is ours to drive (the model holds it const for its queries).
-    const bool ok = const_cast<pmrheap::arena_resource&>(arena_).reset(mode, limit);
+    const bool ok = request.apply(const_cast<pmrheap::arena_resource&>(arena_));
+    // The caller's buffer always stays; the limit applies to what came from the upstream.
     std::size_t expected = before;
-    if (mode == pmrheap::reset_mode::free_all) expected = 0;
-    if (mode == pmrheap::reset_mode::retain_with_limit) expected = std::min(limit, before);
+    if (request.limit)
+      expected = buffer_ + std::min(*request.limit, before - buffer_);
+    else if (request.mode == pmrheap::reset_mode::free_all)
+      expected = buffer_;
     if (!ok) complain("reset returned false, though the upstream never refuses here");
     if (arena_.capacity() != expected)
       complain("capacity() after the reset is " + std::to_string(arena_.capacity()) + ", not " +
@@ -157,7 +163,10 @@ class arena_model final : public model {
     states_.assign(1, std::nullopt);
     dead_.clear();
     capacity_ = arena_.capacity();
+    // Over a buffer, a reset that kept a node keeps it for when the buffer is full.
+    spare_pending_ = buffer_ != 0 && capacity_ > buffer_;
   }
+  [[nodiscard]] bool in_buffer(const block& b) const noexcept { return address(b.p) - buffer_begin_ < buffer_; }
 
   // Keeps the open hypotheses (merged: one per cursor, with the smallest known room; at most a
   // few, else "unknown"); none left is a broken promise.
@@ -194,6 +203,9 @@ class arena_model final : public model {
   std::vector<std::optional<state>> states_{std::nullopt};
   std::vector<span> dead_;
   std::size_t capacity_;
+  std::uintptr_t buffer_begin_;
+  std::size_t buffer_;
+  bool spare_pending_ = false;
 };
 
 /// setup[0] odd: an initial capacity of 2^(setup[0] / 2 % 22) + setup[0] bytes; even: none.

@@ -15,7 +15,7 @@ namespace {
 
 // virtual_arena_resource (docs/resources/virtual_arena_resource.md), exactly: one cursor in one
 // reservation; a block goes at the next aligned address and fails exactly when it passes the
-// reservation; the last block grows and shrinks in place, others only shrink; commits run ahead in
+// reservation; the last block grows and shrinks in place, others only shrink; commits double, in
 // whole steps from the start; memory never handed out since the last decommit reads as zero;
 // reset keeps what its mode says.
 class virtual_arena_model final : public model {
@@ -63,13 +63,14 @@ class virtual_arena_model final : public model {
   void released() override { decommit_from(0); }
 
   [[nodiscard]] bool has_reset() const override { return true; }
-  void reset(pmrheap::resource&, pmrheap::reset_mode mode, std::size_t limit) override {
+  void reset(pmrheap::resource&, const reset_request& request) override {
     auto& arena = const_cast<pmrheap::virtual_arena_resource&>(arena_);
-    if (!arena.reset(mode, limit)) complain("reset returned false");
+    if (!request.apply(arena)) complain("reset returned false");
     cursor_ = 0;
-    if (mode == pmrheap::reset_mode::free_all) decommit_from(0);
-    if (mode == pmrheap::reset_mode::retain_with_limit)
-      decommit_from(std::min(pmrheap::detail::align_down(limit, pmrheap::platform::page_size()), committed_));
+    if (request.limit)
+      decommit_from(std::min(pmrheap::detail::align_down(*request.limit, pmrheap::platform::page_size()), committed_));
+    else if (request.mode == pmrheap::reset_mode::free_all)
+      decommit_from(0);
   }
 
   [[nodiscard]] std::string check(pmrheap::resource&, const std::vector<block>&) override {
@@ -87,14 +88,18 @@ class virtual_arena_model final : public model {
     start = cursor_ + pmrheap::detail::align_offset(reinterpret_cast<const void*>(begin_ + cursor_), alignment);
     return start <= arena_.reserved() && bytes <= arena_.reserved() - start;
   }
-  // The cursor moves to `to`: whole commit steps from the start, the last one cut at the reservation.
+  // The cursor moves to `to`: a commit takes as much again as is committed (between commit_step()
+  // and max_commit_step, or the huge page size if larger), at least up to `to`, in whole first
+  // steps from the start, the last one cut at the reservation.
   void advance(std::size_t to) {
     cursor_ = to;
     dirty_ = std::max(dirty_, to);
     if (to > committed_) {
       const std::size_t step = arena_.commit_step();
+      const std::size_t cap = std::max(step, pmrheap::virtual_arena_resource::max_commit_step);
+      const std::size_t wanted = std::max(to, committed_ + std::clamp(committed_, step, cap));
       std::size_t target = 0;
-      if (!pmrheap::detail::align_up_checked(to, step, target) || target > arena_.reserved())
+      if (!pmrheap::detail::align_up_checked(wanted, step, target) || target > arena_.reserved())
         target = arena_.reserved();
       committed_ = target;
     }
