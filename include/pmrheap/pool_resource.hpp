@@ -115,7 +115,7 @@ class PMRHEAP_API pool_resource final : public resource {
   static constexpr std::size_t max_blocks_per_chunk = std::size_t{1} << 20;
   /// A batch (the blocks a class takes from a chunk at once) stops doubling at this many bytes, or
   /// at one block for larger classes.
-  static constexpr std::size_t max_batch_bytes = 8192;
+  static constexpr std::size_t max_batch_bytes = 4096;
 
   /// A pool over std::pmr::get_default_resource() (read now), with the default options.
   /// **Cost**: no allocation; memory is taken on the first allocate.
