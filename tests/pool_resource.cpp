@@ -123,6 +123,27 @@ TEST_CASE("pool_resource: bad input") {
   pmrheap::test::check_contract(pool);
 }
 
+// Upstream blocks carry a footer and must not pass PTRDIFF_MAX: such requests fail in the pool,
+// and the upstream never sees them.
+TEST_CASE("pool_resource: requests above PTRDIFF_MAX never reach the upstream") {
+  refusing_resource upstream(pmrheap::c_resource::instance());
+  pool_resource pool(&upstream);
+  bytes_ptr p = take(pool, 10000);
+  upstream.refuse_allocations = true;  // counts every request that reaches it
+  upstream.refuse_resizes = true;
+  for (std::size_t too_big :
+       {pmrheap::detail::size_max, pmrheap::detail::size_max - 15, pmrheap::detail::size_max / 2 - 8}) {
+    CHECK(pool.try_allocate(too_big, 8) == nullptr);
+    CHECK_THROWS_AS(static_cast<void>(pool.allocate(too_big, 8)), pmrheap::out_of_memory);
+    CHECK_FALSE(pool.resize(p, 10000, too_big, 8));
+    CHECK(pool.remap(p, 10000, too_big, 8) == nullptr);
+  }
+  CHECK(upstream.refused == 0);
+  CHECK(pool.try_allocate(20000, 8) == nullptr);  // an ordinary request does reach it
+  CHECK(upstream.refused == 1);
+  pool.deallocate(p, 10000, 8);
+}
+
 TEST_CASE("pool_resource: final, neither copyable nor movable; upstream_resource") {
   static_assert(std::is_final_v<pool_resource>);
   static_assert(!std::is_copy_constructible_v<pool_resource> && !std::is_move_constructible_v<pool_resource>);
@@ -479,7 +500,7 @@ TEST_CASE("pool_resource: freed blocks and unused batch memory are poisoned unde
   std::memset(p, 1, 40);
   pool.deallocate(p, 40, 8);
   CHECK_FALSE(pmrheap::detail::is_poisoned(p));  // the link word
-  CHECK(pmrheap::detail::is_poisoned(p + 8));
+  CHECK(pmrheap::detail::is_poisoned(p + sizeof(void*)));
   CHECK(pmrheap::detail::is_poisoned(p + 39));
   bytes_ptr again = take(pool, 20);
   CHECK(again == p);
