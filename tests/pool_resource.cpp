@@ -502,9 +502,10 @@ TEST_CASE("pool_resource: freed blocks and unused batch memory are poisoned unde
   CHECK_FALSE(pmrheap::detail::is_poisoned(p));  // the link word
   CHECK(pmrheap::detail::is_poisoned(p + sizeof(void*)));
   CHECK(pmrheap::detail::is_poisoned(p + 39));
-  bytes_ptr again = take(pool, 20);
+  bytes_ptr again = take(pool, 33);  // class 40 again
   CHECK(again == p);
-  CHECK_FALSE(pmrheap::detail::is_poisoned(p + 19));
-  CHECK(pool.resize(again, 20, 40, 8));
+  CHECK_FALSE(pmrheap::detail::is_poisoned(p + 32));
+  CHECK(pmrheap::detail::is_poisoned(p + 39));
+  CHECK(pool.resize(again, 33, 40, 8));
   CHECK_FALSE(pmrheap::detail::is_poisoned(p + 39));
 }
