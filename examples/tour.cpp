@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <map>
 #include <memory_resource>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -190,6 +192,30 @@ void smp_section() {
              s.slots);
 }
 
+void pool_section() {
+  heading("pool_resource and memory_pool: many small blocks, freed one by one, reused");
+  pmrheap::pool_resource pool(pmrheap::c_resource::instance());
+  {
+    std::pmr::map<int, std::pmr::string> m(&pool);
+    for (int i = 0; i < 1000; ++i) m.emplace(i, fmt::format("value number {} of the map", i));
+    for (int i = 0; i < 1000; i += 2) m.erase(i);
+    for (int i = 0; i < 1000; i += 2) m.emplace(i, "again");  // the freed nodes are reused
+    fmt::print("a map of 1000 entries, half erased and put back: {}\n", pool.statistics());
+  }
+  void* odd = pool.allocate(24, 16);  // class 24 is 8-aligned; class 32 serves this
+  fmt::print("allocate(24, alignment 16): aligned = {}\n", pmrheap::detail::is_aligned(odd, 16));
+  pool.deallocate(odd, 24, 16);
+
+  struct particle {
+    double x, y, dx, dy;
+  };
+  pmrheap::memory_pool<particle> particles(pmrheap::c_resource::instance());
+  particle* a = particles.create(particle{0, 0, 1, 1});
+  particles.destroy(a);
+  particle* b = particles.create(particle{1, 1, 0, 0});
+  fmt::print("memory_pool<particle>: the destroyed slot is reused: {}; capacity {}\n", a == b, particles.capacity());
+}
+
 void testing_section() {
   heading("testing: failing_resource, check_all_allocation_failures, debug_resource");
   pmrheap::failing_resource failing(pmrheap::c_resource::instance(), 2);
@@ -239,6 +265,7 @@ int main() {
   fallback_chain_section();
   virtual_arena_section();
   smp_section();
+  pool_section();
   testing_section();
   fmt::print("\nEverything above is explained in docs/index.md.\n");
 }

@@ -24,6 +24,7 @@
 #include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/page_resource.hpp"
 #include "pmrheap/smp_resource.hpp"
+#include "pmrheap/pool_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 #include "pmrheap/testing.hpp"
@@ -133,6 +134,22 @@ struct arena_in_buffer {
 };
 
 // 64 KiB: room for every bad-input row and the still-works check after it.
+template <class Upstream>
+struct pool_over {
+  Upstream upstream;
+  pmrheap::pool_resource top{&upstream};
+};
+// Pools up to 128 bytes only: most requests take the upstream-block path, one mapping each.
+struct small_pool_over_pages {
+  static std::pmr::pool_options options() {
+    std::pmr::pool_options o;
+    o.largest_required_pool_block = 128;
+    return o;
+  }
+  pmrheap::page_resource upstream;
+  pmrheap::pool_resource top{options(), &upstream};
+};
+
 struct fixed_buffer {
   alignas(64) std::byte buffer[std::size_t{64} << 10];
   pmrheap::fixed_buffer_resource top{buffer};
@@ -224,6 +241,10 @@ inline const std::vector<resource_entry>& all_resources() {
       {"synchronized_resource(arena_resource(c_resource))", held<d::synchronized_arena>, true, true,
        d::release_synchronized_arena},
       {"logging_resource(c_resource, callback)", held<d::logging>, true, true},
+      {"pool_resource(c_resource)", held<d::pool_over<pmrheap::c_resource>>, false, true,
+       d::release<pmrheap::pool_resource>},
+      {"pool_resource(page_resource, largest 128)", held<d::small_pool_over_pages>, false, true,
+       d::release<pmrheap::pool_resource>},
       // Process-wide state: every entry shares it, so the slabs it maps stay for the whole run.
       {"smp_resource", [] { return std::shared_ptr<pmrheap::resource>(std::make_shared<pmrheap::smp_resource>()); },
        true, true},

@@ -8,6 +8,7 @@
 
 #include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
+#include "pmrheap/pool_resource.hpp"
 
 namespace pmrheap::detail {
 
@@ -51,6 +52,26 @@ struct fmt::formatter<pmrheap::stack_trace> : pmrheap::detail::no_spec_formatter
   template <class FormatContext>
   auto format(const pmrheap::stack_trace& trace, FormatContext& ctx) const -> decltype(ctx.out()) {
     return fmt::format_to(ctx.out(), "{}", trace.to_string());
+  }
+};
+
+/// `in use: 3 blocks (1 from upstream); held: 8192 bytes from upstream, 1 chunks; classes: 8 B: 1 in
+/// use, 127 free; 192 B: 1 in use, 4 free` (classes that never took a block are left out).
+template <>
+struct fmt::formatter<pmrheap::pool_statistics> : pmrheap::detail::no_spec_formatter {
+  template <class FormatContext>
+  auto format(const pmrheap::pool_statistics& s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    auto out =
+        fmt::format_to(ctx.out(), "in use: {} blocks ({} from upstream); held: {} bytes from upstream, {} chunks",
+                       s.blocks_in_use, s.upstream_blocks, s.bytes_from_upstream, s.chunks);
+    const char* separator = "; classes: ";
+    for (std::size_t i = 0; i < s.class_count; ++i) {
+      const pmrheap::pool_class_statistics& c = s.classes[i];
+      if (c.in_use + c.free == 0) continue;
+      out = fmt::format_to(out, "{}{} B: {} in use, {} free", separator, c.block_size, c.in_use, c.free);
+      separator = "; ";
+    }
+    return out;
   }
 };
 
