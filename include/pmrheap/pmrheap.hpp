@@ -4,6 +4,7 @@
 #define PMRHEAP_PMRHEAP_HPP
 
 #include "pmrheap/arena_resource.hpp"
+#include "pmrheap/concurrent_arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/debug_resource.hpp"
