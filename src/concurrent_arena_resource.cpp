@@ -130,7 +130,9 @@ span& own_span(std::uint64_t generation) noexcept {
 bool bump_span(std::uint64_t generation, std::size_t bytes, std::size_t alignment, void*& block) noexcept {
   span& s = cache.slots[0];
   std::byte* p = nullptr;
-  if (s.generation != generation || !detail::bump(s.cursor, s.end, bytes, alignment, p)) return false;
+  if (s.generation != generation || std::max(bytes, alignment) > concurrent_arena_resource::span_block_limit ||
+      !detail::bump(s.cursor, s.end, bytes, alignment, p))
+    return false;
   unpoison_touching(p, bytes);
   block = p;
   return true;
@@ -202,9 +204,7 @@ void* concurrent_arena_resource::do_try_allocate(std::size_t bytes, std::size_t 
 }
 
 void* concurrent_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) noexcept {
-  std::size_t worst = 0;
-  if (!detail::checked_add(bytes, alignment - 1, worst)) return nullptr;
-  if (worst > span_block_limit) {
+  if (std::max(bytes, alignment) > span_block_limit) {
     std::byte* const p = reserve(bytes, alignment);
     if (p != nullptr) unpoison_touching(p, bytes);
     return p;
@@ -214,7 +214,7 @@ void* concurrent_arena_resource::allocate_slow(std::size_t bytes, std::size_t al
   if (bump_span(generation_, bytes, alignment, p)) return p;  // a span found behind the front
   // The old span's tail stays poisoned and unused. A smaller span is worth a try before failing:
   // it may fit the head node where the usual one does not.
-  const std::size_t at_least = detail::align_up(worst, span_alignment);
+  const std::size_t at_least = detail::align_up(bytes + alignment - 1, span_alignment);
   std::size_t size = std::max(s.next_size, at_least);
   std::byte* begin = reserve(size, span_alignment);
   if (begin == nullptr && size > at_least) begin = reserve(size = at_least, span_alignment);

@@ -24,8 +24,8 @@ namespace pmrheap {
 /// new node is published by one compare-and-swap.
 ///
 /// Each thread carves a *span* (256 B, doubling up to 16 KiB) out of the head node with that
-/// atomic add and bumps its small blocks (up to 4 KiB with their alignment padding) out of the
-/// span with no atomic operation at all. Larger blocks come straight from the node.
+/// atomic add and bumps its small blocks (size and alignment both at most span_block_limit) out
+/// of the span with no atomic operation at all. Other blocks come straight from the node.
 /// - deallocate gives the bytes back when the block is the newest one of the calling thread's
 ///   span (it ends at that thread's span cursor), or when it ends at the head node's cursor (one
 ///   compare-and-swap; a lost race means nothing is reclaimed). Otherwise it does nothing. A block
@@ -52,7 +52,7 @@ class PMRHEAP_API concurrent_arena_resource final : public resource {
   static constexpr std::size_t first_node_size = 4096;
   /// Bytes every node spends on its header, a cache line so the payload shares none with it.
   static constexpr std::size_t node_overhead = 64;
-  /// Blocks up to this many bytes (size plus alignment padding) come from the thread's span.
+  /// Blocks whose size and alignment are both at most this come from the calling thread's span.
   static constexpr std::size_t span_block_limit = 4096;
 
   /// An empty arena over std::pmr::get_default_resource() (read now, not at each allocation).

@@ -20,6 +20,7 @@
 #include "pmrheap/arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/concurrent_arena_resource.hpp"
 #include "pmrheap/debug_resource.hpp"
 #include "pmrheap/failing_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
@@ -115,6 +116,11 @@ struct arena_over {
   Upstream upstream;
   pmrheap::arena_resource top{&upstream};
 };
+template <class Upstream>
+struct concurrent_arena_over {
+  Upstream upstream;
+  pmrheap::concurrent_arena_resource top{&upstream};
+};
 struct arena_over_new_delete {
   pmrheap::arena_resource top{std::pmr::new_delete_resource()};
 };
@@ -190,6 +196,10 @@ inline const std::vector<resource_entry>& all_resources() {
       // Not under RLIMIT_AS: ::operator new cannot fail without ending the process under ASan.
       {"arena_resource(new_delete_resource)", held<d::arena_over_new_delete>, false, false,
        d::release<pmrheap::arena_resource>, true},
+      {"concurrent_arena_resource(page_resource)", held<d::concurrent_arena_over<pmrheap::page_resource>>, true, true,
+       d::release<pmrheap::concurrent_arena_resource>},
+      {"concurrent_arena_resource(c_resource)", held<d::concurrent_arena_over<pmrheap::c_resource>>, true, true,
+       d::release<pmrheap::concurrent_arena_resource>},
       {"fixed_buffer_resource(64 KiB)", held<d::fixed_buffer>, false, false, d::reset<pmrheap::fixed_buffer_resource>},
       {"concurrent_fixed_buffer_resource(64 MiB)", held<d::concurrent_fixed_buffer>, true, false,
        d::reset<pmrheap::concurrent_fixed_buffer_resource>},
