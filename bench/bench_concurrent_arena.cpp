@@ -8,8 +8,11 @@
 //   call or page fault is timed.
 // Items are the allocations of ONE thread, so with two threads the reported time per item is the
 // time each thread spends per allocation (wall time / 2^20): equal to the one-thread figure when the
-// threads do not slow each other down at all.
+// threads do not slow each other down at all. Counter cpu_ns_per_alloc is the process CPU time
+// (std::clock: every thread) per allocation of all threads, which a loaded machine distorts far
+// less than wall time; a lock's waiting shows in wall time only.
 #include <barrier>
+#include <ctime>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,7 +30,12 @@ void run_pmr(std::pmr::memory_resource* mr) {
   for (std::uint32_t s : sizes) benchmark::DoNotOptimize(mr->allocate(s, 8));
 }
 
-void finish(benchmark::State& state) { state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count)); }
+// Process CPU time since `start`, per allocation of `threads` threads, as a counter.
+void finish(benchmark::State& state, std::clock_t start, int threads = 1) {
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
+  const double cpu_ns = static_cast<double>(std::clock() - start) * 1e9 / CLOCKS_PER_SEC;
+  state.counters["cpu_ns_per_alloc"] = cpu_ns / (static_cast<double>(state.iterations()) * threads * count);
+}
 
 // A second thread kept alive across iterations (a thread start would be timed otherwise): each
 // iteration both threads run the workload on `mr`, starting together.
@@ -64,52 +72,57 @@ class partner {
 
 template <class Arena>
 void one_thread_fresh(benchmark::State& state) {
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     Arena r;
     run_pmr(&r);
   }
-  finish(state);
+  finish(state, start);
 }
 
 template <class Arena>
 void one_thread_retained(benchmark::State& state) {
   Arena r;
   run_pmr(&r);
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     r.reset(pmrheap::reset_mode::retain_capacity);
     run_pmr(&r);
   }
-  finish(state);
+  finish(state, start);
 }
 
 void two_threads_fresh(benchmark::State& state) {
   partner other;
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     pmrheap::concurrent_arena_resource r;
     other.run_both(&r);
   }
-  finish(state);
+  finish(state, start, 2);
 }
 
 void two_threads_retained(benchmark::State& state) {
   partner other;
   pmrheap::concurrent_arena_resource r;
   other.run_both(&r);
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     r.reset(pmrheap::reset_mode::retain_capacity);
     other.run_both(&r);
   }
-  finish(state);
+  finish(state, start, 2);
 }
 
 void two_threads_synchronized_fresh(benchmark::State& state) {
   partner other;
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     pmrheap::arena_resource arena;
     pmrheap::synchronized_resource<> r(&arena);
     other.run_both(&r);
   }
-  finish(state);
+  finish(state, start, 2);
 }
 
 void two_threads_synchronized_retained(benchmark::State& state) {
@@ -117,11 +130,12 @@ void two_threads_synchronized_retained(benchmark::State& state) {
   pmrheap::arena_resource arena;
   pmrheap::synchronized_resource<> r(&arena);
   other.run_both(&r);
+  const std::clock_t start = std::clock();
   for (auto _ : state) {
     arena.reset(pmrheap::reset_mode::retain_capacity);
     other.run_both(&r);
   }
-  finish(state);
+  finish(state, start, 2);
 }
 
 }  // namespace
