@@ -156,6 +156,24 @@ TEST_CASE("concurrent_arena_resource: deallocate gives back the thread's newest 
   CHECK(take(arena, large) == big);
 }
 
+// "Newest" is per thread: another thread's allocations in between do not matter, and a block freed
+// by another thread does not come back.
+TEST_CASE("concurrent_arena_resource: the newest block is the calling thread's newest") {
+  concurrent_arena_resource arena(pmrheap::c_resource::instance());
+  bytes_ptr mine = take(arena, 48);
+  std::thread([&] { static_cast<void>(take(arena, 48)); }).join();
+  arena.deallocate(mine, 48);
+  CHECK(take(arena, 48) == mine);
+  CHECK(arena.resize(mine, 48, 96));  // and it grows, though the other thread allocated later
+
+  bytes_ptr other = nullptr;
+  std::thread([&] { other = take(arena, 48); }).join();
+  arena.deallocate(other, 48);  // freed here, not by its thread: nothing comes back
+  bytes_ptr next = nullptr;
+  std::thread([&] { next = take(arena, 48); }).join();
+  CHECK(next != other);
+}
+
 TEST_CASE("concurrent_arena_resource: resize and remap grow or shrink the newest block in place") {
   concurrent_arena_resource arena(std::size_t{1} << 20, pmrheap::c_resource::instance());
   bytes_ptr a = take(arena, 100);
