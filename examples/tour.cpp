@@ -82,6 +82,23 @@ void arena_section() {
   fmt::print("arena over a 1 KiB buffer: first block in the buffer = {}\n", local.allocate(100) == buffer);
 }
 
+void concurrent_arena_section() {
+  heading("concurrent_arena_resource: one arena, many threads, no lock");
+  pmrheap::concurrent_arena_resource arena;
+  std::vector<std::thread> threads;
+  std::vector<std::size_t> lengths(4);
+  for (std::size_t t = 0; t < lengths.size(); ++t)
+    threads.emplace_back([&arena, &lengths, t] {  // each thread bumps in a span of its own
+      std::pmr::vector<std::pmr::string> lines(&arena);
+      for (int i = 0; i < 1000; ++i) lines.emplace_back("a line long enough to leave the small buffer");
+      lengths[t] = lines.size();
+    });
+  for (std::thread& t : threads) t.join();
+  fmt::print("4 threads x {} strings on one arena of {} bytes\n", lengths[0], arena.capacity());
+  const bool ok = arena.reset();  // not thread-safe: every thread is done
+  fmt::print("reset(retain_capacity): {}, capacity {} bytes, in one node\n", ok, arena.capacity());
+}
+
 // Grows a buffer by doubling. remap either grows it without copying (mremap, realloc) or returns
 // nullptr, and then reallocate copies.
 void grow(pmrheap::resource& r, const char* name) {
@@ -260,6 +277,7 @@ int main() {
   c_resource_section();
   page_resource_section();
   arena_section();
+  concurrent_arena_section();
   reallocate_section();
   stack_fallback_section();
   fallback_chain_section();

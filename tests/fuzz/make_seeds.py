@@ -98,6 +98,7 @@ SETUPS = {
     "arena_page_resource": [[0], [27], [4]],
     "synchronized_arena": [[0], [41]],
     "arena_buffer": [[0], [1], [17], [100], [255]],  # no buffer; 61 B at +1; 1037 B at +1; 6100 B at +4; 6555 B at +15
+    "concurrent_arena": [[0], [41], [2]],
     "fixed_buffer": FIXED,
     "concurrent_fixed_buffer": FIXED,
     "buffer_first": FIXED,
@@ -106,7 +107,7 @@ SETUPS = {
     "debug_resource": [[0], [41], [33]],  # no limit; 1 MiB, 64 KiB limits
     "failing_resource": [[255, 255], [0, 255], [12, 255], [255, 8], [20, 4]],
 }
-RESETS = {"arena_c_resource", "arena_page_resource", "synchronized_arena", "virtual_arena", "arena_buffer"}
+RESETS = {"arena_c_resource", "arena_page_resource", "synchronized_arena", "virtual_arena", "arena_buffer", "concurrent_arena"}
 
 RESET_SEEDS = {
     "resets": alloc(3000) + alloc(100, 64) + reset(1) + alloc(5000) + realloc(0, 9000) + reset(2, 4096)

@@ -20,6 +20,7 @@
 #include "pmrheap/arena_resource.hpp"
 #include "pmrheap/buffer_first_resource.hpp"
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/concurrent_arena_resource.hpp"
 #include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/page_resource.hpp"
@@ -121,6 +122,11 @@ template <class Upstream>
 struct arena_over {
   Upstream upstream;
   pmrheap::arena_resource top{&upstream};
+};
+template <class Upstream>
+struct concurrent_arena_over {
+  Upstream upstream;
+  pmrheap::concurrent_arena_resource top{&upstream};
 };
 struct arena_over_new_delete {
   pmrheap::arena_resource top{std::pmr::new_delete_resource()};
@@ -224,6 +230,10 @@ inline const std::vector<resource_entry>& all_resources() {
        d::release<pmrheap::arena_resource>},
       {"fixed_buffer_resource(64 KiB)", held<d::fixed_buffer>, false, false, d::reset<pmrheap::fixed_buffer_resource>,
        false, false},
+      {"concurrent_arena_resource(page_resource)", held<d::concurrent_arena_over<pmrheap::page_resource>>, true, true,
+       d::release<pmrheap::concurrent_arena_resource>},
+      {"concurrent_arena_resource(c_resource)", held<d::concurrent_arena_over<pmrheap::c_resource>>, true, true,
+       d::release<pmrheap::concurrent_arena_resource>},
       {"concurrent_fixed_buffer_resource(64 MiB)", held<d::concurrent_fixed_buffer>, true, false,
        d::reset<pmrheap::concurrent_fixed_buffer_resource>},
       {"buffer_first_resource(16 KiB, c_resource)", held<d::buffer_first>, false, true},
