@@ -16,6 +16,7 @@
 #include "pmrheap/resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
+#include "pmrheap/version.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 
 #endif  // PMRHEAP_PMRHEAP_HPP
