@@ -24,11 +24,13 @@ namespace pmrheap::testing {
 /// deallocate or check(). Thread-safe (one mutex); meant for tests, not for speed.
 class PMRHEAP_TESTING_API validating_resource final : public resource {
  public:
+  /// Checks every block `upstream` hands out; `upstream` must outlive this resource.
   explicit validating_resource(std::pmr::memory_resource* upstream) noexcept : upstream_(upstream) {}
   validating_resource(const validating_resource&) = delete;
   validating_resource& operator=(const validating_resource&) = delete;
   ~validating_resource() override;
 
+  /// The resource under test.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
   /// Throws the first recorded violation, if any.
