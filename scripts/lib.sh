@@ -6,6 +6,10 @@
 # time by pmrheap_testing, never linked (docs/testing/debug_resource.md#stack-capture says why).
 PMRHEAP_PACKAGES=(g++ meson ninja-build pkg-config libfmt-dev doctest-dev libboost-container-dev libbenchmark-dev
   libunwind-dev)
+# scripts/test-consumer: CMake consumers, a clang consumer, the meson wrap (a git checkout).
+PMRHEAP_CONSUMER_PACKAGES=(cmake clang-14 git)
+# scripts/docs: the API reference (Doxygen) and the pictures (graphviz dot).
+PMRHEAP_DOCS_PACKAGES=(doxygen graphviz)
 
 die() { echo "error: $*" >&2; exit 1; }
 

@@ -87,6 +87,7 @@ class PMRHEAP_API arena_resource final : public resource {
   [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     return arena_resource::do_allocate(bytes, alignment);
   }
+  /// Same contract as the base's deallocate, without the virtual call.
   void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     arena_resource::do_deallocate(p, bytes, alignment);
   }
@@ -111,6 +112,7 @@ class PMRHEAP_API arena_resource final : public resource {
   /// node_overhead each. **Cost**: walks the node list (one node after a retaining reset).
   [[nodiscard]] std::size_t capacity() const noexcept;
 
+  /// The resource the blocks come from.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
   /// A savepoint: where the cursor is now. **Cost**: a few stores; no allocation.

@@ -123,6 +123,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   fixed_buffer_resource(void* buffer, std::size_t size) noexcept : buffer_(buffer, size), cursor_(buffer_.at(0)) {
     buffer_.poison(0, buffer_.capacity());
   }
+  /// Allocates from `buffer`, which must outlive this resource.
   explicit fixed_buffer_resource(std::span<std::byte> buffer) noexcept
       : fixed_buffer_resource(buffer.data(), buffer.size()) {}
   fixed_buffer_resource(const fixed_buffer_resource&) = delete;
@@ -140,6 +141,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
   [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     return fixed_buffer_resource::do_allocate(bytes, alignment);
   }
+  /// Same contract as the base's deallocate, without the virtual call.
   void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     fixed_buffer_resource::do_deallocate(p, bytes, alignment);
   }
@@ -213,6 +215,7 @@ class PMRHEAP_API concurrent_fixed_buffer_resource final : public resource {
  public:
   /// Allocates from the `size` bytes at `buffer`, which must outlive this resource.
   concurrent_fixed_buffer_resource(void* buffer, std::size_t size) noexcept;
+  /// Allocates from `buffer`, which must outlive this resource.
   explicit concurrent_fixed_buffer_resource(std::span<std::byte> buffer) noexcept
       : concurrent_fixed_buffer_resource(buffer.data(), buffer.size()) {}
   concurrent_fixed_buffer_resource(const concurrent_fixed_buffer_resource&) = delete;

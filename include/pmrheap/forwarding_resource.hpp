@@ -65,13 +65,19 @@ class PMRHEAP_API forwarding_resource : public resource {
   void forward_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
     if (bytes != 0) upstream_->deallocate(p, bytes, alignment);
   }
+  /// resize on the upstream (pmrheap::resize, so any std::pmr upstream answers) after screening
+  /// `new_bytes`: false for anything it refuses.
   [[nodiscard]] bool forward_resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                     std::size_t alignment) noexcept;
+  /// remap on the upstream (pmrheap::remap) after screening `new_bytes`: nullptr for anything it
+  /// refuses.
   [[nodiscard]] void* forward_remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
                                     std::size_t alignment) noexcept;
 
   // The hooks forward unchanged; a derived resource overrides what it decorates.
+  /// Forwards to the upstream (forward_allocate).
   void* do_allocate(std::size_t bytes, std::size_t alignment) override { return forward_allocate(bytes, alignment); }
+  /// Forwards to the upstream (forward_deallocate).
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     forward_deallocate(p, bytes, alignment);
   }

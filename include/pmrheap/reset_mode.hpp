@@ -17,6 +17,7 @@ enum class reset_mode {
 /// reset(pmrheap::retain_with_limit{bytes}): keep at most `limit` bytes of capacity (0 frees
 /// everything). A type of its own, not an enumerator, so that a limit cannot be left out.
 struct retain_with_limit {
+  /// Bytes of capacity to keep at most.
   std::size_t limit;
 };
 

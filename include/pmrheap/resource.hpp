@@ -20,9 +20,13 @@ inline constexpr std::size_t default_alignment = alignof(std::max_align_t);
 /// was asked for. Its message is built without allocating.
 class PMRHEAP_API out_of_memory : public std::bad_alloc {
  public:
+  /// A failure to allocate `bytes` bytes aligned to `alignment`.
   out_of_memory(std::size_t bytes, std::size_t alignment) noexcept;
+  /// "pmrheap: out of memory allocating N bytes aligned to A".
   [[nodiscard]] const char* what() const noexcept override { return message_; }
+  /// The size that was asked for.
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+  /// The alignment that was asked for.
   [[nodiscard]] std::size_t alignment() const noexcept { return alignment_; }
 
  private:
@@ -81,7 +85,9 @@ class PMRHEAP_API resource : public std::pmr::memory_resource {
 
  protected:
   resource() noexcept = default;
+  /// Copies nothing but the (stateless) base: a derived resource decides whether it copies.
   resource(const resource&) noexcept = default;
+  /// Assigns nothing but the (stateless) base.
   resource& operator=(const resource&) noexcept = default;
 
   /// Throws on failure; derived classes with an inline fast path override it to skip a call.

@@ -77,6 +77,7 @@ class PMRHEAP_API virtual_arena_resource final : public resource {
   [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     return virtual_arena_resource::do_allocate(bytes, alignment);
   }
+  /// Same contract as the base's deallocate, without the virtual call.
   void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     virtual_arena_resource::do_deallocate(p, bytes, alignment);
   }

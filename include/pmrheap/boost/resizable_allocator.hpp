@@ -66,14 +66,21 @@ namespace pmrheap {
 template <class T>
 class resizable_allocator {
  public:
+  /// The element type.
   using value_type = T;
+  /// Plain pointers: blocks come from a std::pmr resource.
   using pointer = T*;
+  /// Pointer to a const element.
   using const_pointer = const T*;
   // References to void do not exist; resizable_allocator<void> (as std::allocator<void>) is still
   // an allocator that rebinds and converts, its member functions are just never called.
+  /// Reference to an element (none for void).
   using reference = std::add_lvalue_reference_t<T>;
+  /// Reference to a const element.
   using const_reference = std::add_lvalue_reference_t<const T>;
+  /// Sizes, in elements.
   using size_type = std::size_t;
+  /// Pointer differences, in elements.
   using difference_type = std::ptrdiff_t;
   /// Boost.Container's marker for the version-2 protocol (allocation_command, node interface).
   using version = boost::container::version_2;
@@ -81,13 +88,19 @@ class resizable_allocator {
   using multiallocation_chain =
       boost::container::dtl::transform_multiallocation_chain<boost::container::dtl::basic_multiallocation_chain<void*>,
                                                              T>;
+  /// Not copied with the container, as std::pmr::polymorphic_allocator.
   using propagate_on_container_copy_assignment = std::false_type;
+  /// Moved with the container: the remembered block belongs to it.
   using propagate_on_container_move_assignment = std::true_type;
+  /// Swapped with the container, for the same reason.
   using propagate_on_container_swap = std::true_type;
+  /// Two allocators are equal only when their resources are.
   using is_always_equal = std::false_type;
 
+  /// The same allocator for another element type `U`.
   template <class U>
   struct rebind {
+    /// `resizable_allocator<U>`.
     using other = resizable_allocator<U>;
   };
 
@@ -99,6 +112,7 @@ class resizable_allocator {
       : resource_(r != nullptr ? r : std::pmr::null_memory_resource()) {}
   /// Same resource; remembers no block (only the allocator that handed a block out expands it).
   resizable_allocator(const resizable_allocator& other) noexcept : resource_(other.resource_) {}
+  /// Same resource, another element type; remembers no block.
   template <class U>
   resizable_allocator(const resizable_allocator<U>& other) noexcept : resource_(other.resource()) {}
   /// Takes over the remembered block with the resource.
@@ -106,11 +120,13 @@ class resizable_allocator {
       : resource_(other.resource_), block_(other.block_), block_size_(other.block_size_) {
     other.forget();
   }
+  /// Takes the resource; forgets its remembered block.
   resizable_allocator& operator=(const resizable_allocator& other) noexcept {
     resource_ = other.resource_;
     forget();
     return *this;
   }
+  /// Takes the resource and the remembered block.
   resizable_allocator& operator=(resizable_allocator&& other) noexcept {
     resource_ = other.resource_;
     block_ = other.block_;
@@ -181,8 +197,11 @@ class resizable_allocator {
   }
 
   // Boost's version-2 node interface (list, map, ...): one element per block, never expanded.
+  /// One element. **Fails**: throws what the resource throws.
   [[nodiscard]] T* allocate_one() { return raw_allocate(1); }
+  /// Frees an element from allocate_one.
   void deallocate_one(T* p) noexcept { resource_->deallocate(p, sizeof(T), alignof(T)); }
+  /// `n` elements pushed onto `chain`. **Fails**: frees those made, then rethrows.
   void allocate_individual(std::size_t n, multiallocation_chain& chain) {
     std::size_t made = 0;
     try {
@@ -192,6 +211,7 @@ class resizable_allocator {
       throw;
     }
   }
+  /// Frees every element of `chain`.
   void deallocate_individual(multiallocation_chain& chain) noexcept {
     while (!chain.empty()) deallocate_one(chain.pop_front());
   }

@@ -93,15 +93,19 @@ enum class allocation_failure_problem {
 /// and freed in that run, and the stack trace of the failure that was induced.
 class PMRHEAP_TESTING_API allocation_failure_error : public std::runtime_error {
  public:
+  /// The problem found with allocation (or resize) `index` of `count` failed; `message` says what.
   allocation_failure_error(allocation_failure_problem problem, std::size_t index, std::size_t count,
                            std::size_t allocated_bytes, std::size_t freed_bytes, const std::string& message);
 
+  /// What went wrong.
   [[nodiscard]] allocation_failure_problem problem() const noexcept { return problem_; }
   /// The allocation (or resize) index that was made to fail, 0-based.
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   /// N: successful allocations (or resizes) in the counting run.
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
+  /// Bytes allocated in the failing run.
   [[nodiscard]] std::size_t allocated_bytes() const noexcept { return allocated_bytes_; }
+  /// Bytes freed in the failing run.
   [[nodiscard]] std::size_t freed_bytes() const noexcept { return freed_bytes_; }
 
  private:

@@ -37,6 +37,7 @@ inline constexpr std::size_t debug_error_kinds = 7;
 
 /// One problem found by a debug_resource, as given to debug_options::on_error.
 struct debug_error {
+  /// What was found.
   debug_error_kind kind;
   /// The full report, as printed to stderr when there is no handler: a first line naming the kind,
   /// the block and the sizes, then the stack traces, each under a line ending in "at:"
@@ -49,6 +50,7 @@ struct debug_error {
 /// Settings of a debug_resource. The first five follow Zig's DebugAllocator options; on_error and
 /// the rest are ours.
 struct debug_options {
+  /// memory_limit's value for no limit.
   static constexpr std::size_t no_limit = SIZE_MAX;
 
   /// Frames kept per stack trace (allocation, free), at most stack_trace::max_frames; 0 turns
@@ -98,12 +100,16 @@ struct debug_options {
 struct debug_statistics {
   std::size_t blocks_in_use = 0;       ///< Live blocks: what would be leaks now.
   std::size_t peak_blocks_in_use = 0;  ///< Highest blocks_in_use so far.
-  std::size_t live_bytes = 0;
+  std::size_t live_bytes = 0;          ///< Requested bytes of those blocks.
   std::size_t peak_bytes = 0;  ///< Highest live_bytes so far.
+  /// Successful allocations so far.
   std::size_t total_allocations = 0;
+  /// Deallocations so far.
   std::size_t total_deallocations = 0;
   std::size_t total_bytes = 0;  ///< Bytes of all successful allocations, plus resize growth.
+  /// Freed blocks held back in the quarantine.
   std::size_t quarantined_blocks = 0;
+  /// Requested bytes of those blocks.
   std::size_t quarantined_bytes = 0;
   std::size_t errors = 0;  ///< Problems reported so far (leaks included).
   /// errors split by kind, indexed by debug_error_kind (errors_of() reads it).
@@ -166,6 +172,7 @@ class PMRHEAP_TESTING_API debug_resource final : public forwarding_resource {
   /// Reports leaks, checks and frees the quarantine. Leaked blocks stay allocated in the backing.
   ~debug_resource() override;
 
+  /// The settings it was built with (stack_trace_frames capped).
   [[nodiscard]] const debug_options& options() const noexcept;
 
   /// Live blocks (would be leaks now). **Cost**: O(1).
@@ -182,6 +189,7 @@ class PMRHEAP_TESTING_API debug_resource final : public forwarding_resource {
   void release_quarantine();
   /// Forgets the records of freed blocks whose memory was already given back (retain_metadata).
   void flush_retained_metadata();
+  /// The counters now. **Cost**: O(1), under the lock when thread_safe.
   [[nodiscard]] debug_statistics statistics() const;
 
  private:

@@ -17,6 +17,7 @@ namespace pmrheap {
 /// **Cost**: two atomic exchanges. **Thread safety**: as std::pmr::set_default_resource.
 class default_resource_guard {
  public:
+  /// Makes `r` the default resource until this guard is destroyed, which restores the previous one.
   explicit default_resource_guard(std::pmr::memory_resource* r) noexcept
       : previous_(std::pmr::set_default_resource(r)) {}
   default_resource_guard(const default_resource_guard&) = delete;

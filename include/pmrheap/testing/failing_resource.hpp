@@ -32,6 +32,8 @@ class PMRHEAP_TESTING_API failing_resource final : public forwarding_resource {
   /// An index that is never reached: nothing fails.
   static constexpr std::size_t never = SIZE_MAX;
 
+  /// Forwards to `upstream` (null: std::pmr::null_memory_resource()) and fails allocation number
+  /// `fail_index` (0-based) and every later one, and resize number `resize_fail_index` and later.
   explicit failing_resource(std::pmr::memory_resource* upstream = std::pmr::get_default_resource(),
                             std::size_t fail_index = never, std::size_t resize_fail_index = never) noexcept
       : forwarding_resource(upstream), fail_index_(fail_index), resize_fail_index_(resize_fail_index) {}
@@ -39,7 +41,9 @@ class PMRHEAP_TESTING_API failing_resource final : public forwarding_resource {
   failing_resource& operator=(const failing_resource&) = delete;
   ~failing_resource() override;
 
+  /// The first allocation index that fails (never: none).
   [[nodiscard]] std::size_t fail_index() const noexcept { return fail_index_; }
+  /// The first resize index that fails (never: none).
   [[nodiscard]] std::size_t resize_fail_index() const noexcept { return resize_fail_index_; }
 
   /// Successful allocations (allocate and try_allocate with a non-zero size).

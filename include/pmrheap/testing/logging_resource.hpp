@@ -41,6 +41,7 @@ enum class log_filter {
 /// the resource is shared.
 class PMRHEAP_TESTING_API logging_resource final : public forwarding_resource {
  public:
+  /// A callback that receives each log line, without its newline.
   using sink = std::function<void(std::string_view line)>;
 
   /// Writes to `out` (stderr by default). A null `upstream` is std::pmr::null_memory_resource()
@@ -53,6 +54,7 @@ class PMRHEAP_TESTING_API logging_resource final : public forwarding_resource {
   logging_resource& operator=(const logging_resource&) = delete;
   ~logging_resource() override;
 
+  /// Which calls are logged.
   [[nodiscard]] log_filter filter() const noexcept { return filter_; }
 
  private:

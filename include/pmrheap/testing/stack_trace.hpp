@@ -42,6 +42,7 @@ enum class stack_unwinder {
 /// A value type: copyable, no allocation, trivially destructible.
 class PMRHEAP_TESTING_API stack_trace {
  public:
+  /// Most frames a trace holds.
   static constexpr std::size_t max_frames = 16;
 
   /// An empty trace (no frames).
@@ -65,10 +66,15 @@ class PMRHEAP_TESTING_API stack_trace {
   /// Whether `how` can run in this build and process.
   [[nodiscard]] static bool available(stack_unwinder how) noexcept;
 
+  /// Frames captured.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// True when no frame was captured.
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  /// Return address `i`, innermost first; `i` must be below size().
   [[nodiscard]] void* operator[](std::size_t i) const noexcept { return frames_[i]; }
+  /// The first return address.
   [[nodiscard]] void* const* begin() const noexcept { return frames_.data(); }
+  /// Past the last return address.
   [[nodiscard]] void* const* end() const noexcept { return frames_.data() + size_; }
 
   /// The trace symbolised, one line per frame, each starting with `indent` and ending in '\n':

@@ -33,6 +33,8 @@ namespace pmrheap::testing {
 /// has one that counts allocations.
 class PMRHEAP_TESTING_API validating_resource : public forwarding_resource {
  public:
+  /// Checks every block `upstream` hands out; `upstream` must outlive this resource. Null is
+  /// std::pmr::null_memory_resource() (forwarding_resource).
   explicit validating_resource(std::pmr::memory_resource* upstream) noexcept : forwarding_resource(upstream) {}
   validating_resource(const validating_resource&) = delete;
   validating_resource& operator=(const validating_resource&) = delete;
