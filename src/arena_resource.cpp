@@ -38,7 +38,7 @@
 #include <new>
 
 #include "pmrheap/detail/bump.hpp"
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
 namespace {

@@ -16,7 +16,7 @@
 #include "pmrheap/virtual_arena_resource.hpp"
 
 
-#include "pmrheap/platform.hpp"
+#include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {
 namespace {
