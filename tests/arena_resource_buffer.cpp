@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Tests include/pmrheap/arena_resource.hpp, part two (docs/resources.md#arena_resource): the reset
+// Tests include/pmrheap/arena_resource.hpp, part two (docs/resources/arena_resource.md): the reset
 // API, pointers the arena did not hand out, an arena that starts in the caller's buffer, and the
 // bump core every bump resource shares (include/pmrheap/detail/bump.hpp).
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tests include/pmrheap/boost/resizable_allocator.hpp at its edges: growth near exhaustion stays
 // geometric (counted in element copies, not timed), and resizable_allocator<void> is an allocator
-// that rebinds (docs/notes/resizable_allocator.md).
+// that rebinds (docs/boost/resizable_allocator.md).
 #include <doctest/doctest.h>
 
 #include <boost/container/vector.hpp>
