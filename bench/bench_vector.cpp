@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "common.hpp"
-#include "pmrheap/pmrheap.hpp"
 #include "pmrheap/boost/resizable_allocator.hpp"
+#include "pmrheap/pmrheap.hpp"
 
 namespace {
 

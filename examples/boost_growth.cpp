@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "pmrheap/arena_resource.hpp"
-#include "pmrheap/page_resource.hpp"
 #include "pmrheap/boost/resizable_allocator.hpp"
+#include "pmrheap/page_resource.hpp"
 #include "pmrheap/virtual_arena_resource.hpp"
 
 namespace {

@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "pmrheap/testing/fmt.hpp"
 #include "pmrheap/pmrheap.hpp"
 #include "pmrheap/testing.hpp"
+#include "pmrheap/testing/fmt.hpp"
 
 namespace {
 

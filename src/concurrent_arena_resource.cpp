@@ -23,6 +23,7 @@
 #include <algorithm>
 
 #include "concurrent_arena_node.hpp"
+#include "pmrheap/detail/bump.hpp"
 
 namespace pmrheap {
 namespace {

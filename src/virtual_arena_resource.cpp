@@ -15,7 +15,6 @@
 // of 64 GiB of ASan shadow.
 #include "pmrheap/virtual_arena_resource.hpp"
 
-
 #include "pmrheap/platform/pages.hpp"
 
 namespace pmrheap {

@@ -323,8 +323,8 @@ std::string table_page() {
         on += fmt::format(" ({}: not under ASan)", entry.name);
     page += fmt::format("| {} | {} | {} |\n", row.input, row.answer, on);
   }
-  page += fmt::format("| {} | {} | all {} configurations |\n", top_bit_alignment().input,
-                      top_bit_alignment().answer, all_resources().size());
+  page += fmt::format("| {} | {} | all {} configurations |\n", top_bit_alignment().input, top_bit_alignment().answer,
+                      all_resources().size());
   for (const specific_bad_input& specific : specific_bad_inputs()) {
     std::string on;
     for (std::string_view name : specific.resources) on += fmt::format("{}{}", on.empty() ? "" : ", ", name);
@@ -401,6 +401,7 @@ TEST_CASE("bad input: docs/reliability/bad_input.md is what this test prints" * 
   REQUIRE_MESSAGE(path != nullptr, "set PMRHEAP_BAD_INPUT_DOC to docs/reliability/bad_input.md");
   const std::string committed = read_file(path);
   const bool current = committed == table_page();
-  CHECK_MESSAGE(current, std::string(path) << " is out of date (a bad-input row or the catalog changed): regenerate it with "
-                              << "./scripts/bad_input_table and commit it");
+  CHECK_MESSAGE(current, std::string(path)
+                             << " is out of date (a bad-input row or the catalog changed): regenerate it with "
+                             << "./scripts/bad_input_table and commit it");
 }

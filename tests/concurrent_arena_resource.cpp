@@ -65,7 +65,7 @@ TEST_CASE("concurrent_arena_resource: conformance over page_resource, c_resource
       concurrent_arena_resource arena(upstream);
       pmrheap::testing::validating_resource v(&arena);
       pmrheap::testing::check_conformance(v);
-      CHECK(v.live_blocks() == 0);
+      CHECK(v.blocks_in_use() == 0);
       CHECK(upstream->live() > 0);
     }
     CHECK(upstream->live() == 0);

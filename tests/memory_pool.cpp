@@ -15,8 +15,8 @@
 
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
-#include "pmrheap/testing/failing_resource.hpp"
 #include "pmrheap/testing.hpp"
+#include "pmrheap/testing/failing_resource.hpp"
 #include "support/counting_resource.hpp"
 
 using pmrheap::memory_pool;

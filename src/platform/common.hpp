@@ -49,8 +49,7 @@ enum class remap_plan {
                                            std::size_t alignment, std::size_t page, std::size_t& old_length,
                                            std::size_t& new_length) noexcept {
   if (p == nullptr || !std::has_single_bit(alignment)) return remap_plan::refuse;
-  if (!page_length(old_bytes, page, old_length) || !page_length(new_bytes, page, new_length))
-    return remap_plan::refuse;
+  if (!page_length(old_bytes, page, old_length) || !page_length(new_bytes, page, new_length)) return remap_plan::refuse;
   if (new_length == old_length) return remap_plan::same;
   // Across pages, a block aligned above the page size could come back less aligned (mremap) or
   // lose its trimmed layout; within its pages nothing moves, so that was answered above.

@@ -3,10 +3,10 @@
 // allocation's stack trace (stack_trace.cpp, which links libbacktrace where gcc ships it), and
 // fmt formats its statistics (<pmrheap/testing/fmt.hpp>, so fmt must be on the link line).
 #include <fmt/format.h>
-#include <pmrheap/testing.hpp>
-#include <pmrheap/testing/fmt.hpp>
 
 #include <cstdio>
+#include <pmrheap/testing.hpp>
+#include <pmrheap/testing/fmt.hpp>
 #include <string>
 
 int main() {

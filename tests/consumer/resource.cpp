@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 // A consumer of library pmrheap alone (no fmt, no libbacktrace): returns non-zero if anything it
 // relies on does not work. PMRHEAP_EXPECTED_VERSION is the version the build system found.
-#include <pmrheap/pmrheap.hpp>
-
 #include <cstdio>
 #include <cstring>
 #include <memory_resource>
+#include <pmrheap/pmrheap.hpp>
 #include <vector>
 
 int main() {

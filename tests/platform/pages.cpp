@@ -17,10 +17,9 @@
 #  include <unistd.h>
 #endif
 #if defined(__linux__)
-#  include <sys/mman.h>
-
 #  include <fstream>
 #  include <string>
+#  include <sys/mman.h>
 #endif
 
 using namespace pmrheap;

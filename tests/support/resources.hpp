@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The catalog of resource configurations the cross-resource tests drive: the conformance kit
 // (tests/conformance.cpp), every bad input (tests/bad_input.cpp), the address-space limit
-// (tests/exhaustion.cpp) and several threads at once (tests/threads.cpp). A new resource, or a new configuration of one (an arena over another
-// upstream), is ONE entry in all_resources(); its flags decide which of those tests take it.
+// (tests/exhaustion.cpp) and several threads at once (tests/threads.cpp). A new resource, or a new configuration of one
+// (an arena over another upstream), is ONE entry in all_resources(); its flags decide which of those tests take it.
 // Framework-independent, so the fuzz harness can use it too.
 #ifndef PMRHEAP_TESTS_SUPPORT_RESOURCES_HPP
 #define PMRHEAP_TESTS_SUPPORT_RESOURCES_HPP
@@ -24,8 +24,8 @@
 #include "pmrheap/fixed_buffer_resource.hpp"
 #include "pmrheap/forwarding_resource.hpp"
 #include "pmrheap/page_resource.hpp"
-#include "pmrheap/smp_resource.hpp"
 #include "pmrheap/pool_resource.hpp"
+#include "pmrheap/smp_resource.hpp"
 #include "pmrheap/stack_fallback_resource.hpp"
 #include "pmrheap/synchronized_resource.hpp"
 #include "pmrheap/testing.hpp"

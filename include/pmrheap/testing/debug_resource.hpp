@@ -101,7 +101,7 @@ struct debug_statistics {
   std::size_t blocks_in_use = 0;       ///< Live blocks: what would be leaks now.
   std::size_t peak_blocks_in_use = 0;  ///< Highest blocks_in_use so far.
   std::size_t live_bytes = 0;          ///< Requested bytes of those blocks.
-  std::size_t peak_bytes = 0;  ///< Highest live_bytes so far.
+  std::size_t peak_bytes = 0;          ///< Highest live_bytes so far.
   /// Successful allocations so far.
   std::size_t total_allocations = 0;
   /// Deallocations so far.

@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "pmrheap/pool_resource.hpp"
 #include "pmrheap/testing/debug_resource.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
-#include "pmrheap/pool_resource.hpp"
 
 namespace pmrheap::detail {
 
