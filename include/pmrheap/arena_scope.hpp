@@ -43,6 +43,7 @@ class arena_mark {
 template <class Arena>
 class arena_scope {
  public:
+  /// Marks `arena` now; the destructor rewinds it to this mark.
   explicit arena_scope(Arena& arena) noexcept(noexcept(arena.mark())) : arena_(arena), mark_(arena.mark()) {}
   arena_scope(const arena_scope&) = delete;
   arena_scope& operator=(const arena_scope&) = delete;

@@ -96,6 +96,7 @@ class PMRHEAP_API concurrent_arena_resource final : public resource {
   /// **Cost**: walks the node lists. **Thread safety**: none.
   [[nodiscard]] std::size_t capacity() const noexcept;
 
+  /// Where nodes come from.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
  private:

@@ -49,6 +49,7 @@ class memory_pool {
   };
 
  public:
+  /// The type of the pool's objects.
   using value_type = T;
 
   /// An empty, growable pool. **Cost**: no allocation.
@@ -124,8 +125,11 @@ class memory_pool {
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_; }
   /// Bytes per slot, and their alignment.
   [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
+  /// The slots' alignment: max(alignof(void*), the pool's alignment).
   [[nodiscard]] std::size_t alignment() const noexcept { return alignment_; }
+  /// False when the pool never takes more slots than it has (memory_pool_options::growable).
   [[nodiscard]] bool growable() const noexcept { return growable_; }
+  /// Where the arena behind the pool takes its memory.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return arena_.upstream_resource(); }
   /// The arena the slots come from (its capacity() is the memory kept by a reset).
   [[nodiscard]] const arena_resource& arena() const noexcept { return arena_; }

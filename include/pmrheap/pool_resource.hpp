@@ -66,7 +66,7 @@ struct pool_statistics {
   std::size_t bytes_from_upstream = 0;            ///< Bytes held from the upstream: chunks and upstream blocks.
   std::size_t chunks = 0;                         ///< Chunks the pools are carved from.
   std::size_t class_count = 0;                    ///< Entries of `classes` in use.
-  std::array<pool_class_statistics, max_classes> classes{};
+  std::array<pool_class_statistics, max_classes> classes{};  ///< Per class, smallest first.
 };
 
 /// Pools of fixed-size blocks (std::pmr::unsynchronized_pool_resource's job, done right): a request
@@ -109,9 +109,11 @@ class PMRHEAP_API pool_resource final : public resource {
  public:
   /// options().largest_required_pool_block when 0 is asked for, and the largest that is given.
   static constexpr std::size_t default_largest_block = 4096;
+  /// The largest largest_required_pool_block honoured; larger values are cut to it.
   static constexpr std::size_t max_largest_block = std::size_t{1} << 20;
   /// options().max_blocks_per_chunk when 0 is asked for, and the largest that is given.
   static constexpr std::size_t default_blocks_per_chunk = 1024;
+  /// The largest max_blocks_per_chunk honoured; larger values are cut to it.
   static constexpr std::size_t max_blocks_per_chunk = std::size_t{1} << 20;
   /// A batch (the blocks a class takes from a chunk at once) stops doubling at this many bytes, or
   /// at one block for larger classes.
@@ -142,6 +144,7 @@ class PMRHEAP_API pool_resource final : public resource {
   [[nodiscard]] void* allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     return pool_resource::do_allocate(bytes, alignment);
   }
+  /// std::pmr::memory_resource::deallocate, bound statically like allocate above.
   void deallocate(void* p, std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     pool_resource::do_deallocate(p, bytes, alignment);
   }
@@ -150,6 +153,7 @@ class PMRHEAP_API pool_resource final : public resource {
   /// the pool is then as new. Never throws.
   void release() noexcept;
 
+  /// Where chunks and large blocks come from.
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 
   /// The options in force after adjustment.

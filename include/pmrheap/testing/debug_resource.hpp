@@ -114,6 +114,7 @@ struct debug_statistics {
   std::size_t errors = 0;  ///< Problems reported so far (leaks included).
   /// errors split by kind, indexed by debug_error_kind (errors_of() reads it).
   std::array<std::size_t, debug_error_kinds> errors_by_kind{};
+  /// Errors of kind `kind` so far.
   [[nodiscard]] std::size_t errors_of(debug_error_kind kind) const noexcept {
     return errors_by_kind[static_cast<std::size_t>(kind)];
   }
@@ -141,7 +142,8 @@ class debug_state;  // src/testing/debug_state.hpp
 /// The backing is the upstream of a forwarding_resource: null means std::pmr::null_memory_resource()
 /// (every allocation fails), and a request is screened by forwarding_resource::forwardable() before
 /// the backing sees it. The state lives behind a pointer (src/testing/debug_state.hpp), so this
-/// header pulls in neither <map> nor <mutex> (<vector> comes with <memory_resource> in libstdc++).
+/// header pulls in neither `<map>` nor `<mutex>` (`<vector>` comes with `<memory_resource>` in
+/// libstdc++).
 /// **Fails**: allocate throws pmrheap::out_of_memory when the backing fails, the size cannot be an
 /// object or `memory_limit` would be passed; try_allocate returns nullptr, resize false, remap
 /// nullptr in those cases.
@@ -163,6 +165,7 @@ class PMRHEAP_TESTING_API debug_resource final : public forwarding_resource {
   /// Over c_resource::instance(), the default backing: the C heap, measured the cheaper of the
   /// two candidates and keeping every detection (docs/testing/debug_resource.md#default-backing).
   debug_resource();
+  /// Over the default backing, with `options`.
   explicit debug_resource(debug_options options);
   /// Over `backing`; null means std::pmr::null_memory_resource(). `options.stack_trace_frames` is
   /// capped at stack_trace::max_frames.

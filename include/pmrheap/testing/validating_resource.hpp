@@ -45,9 +45,12 @@ class PMRHEAP_TESTING_API validating_resource : public forwarding_resource {
   /// Blocks handed out and not yet deallocated (zero-size blocks are not counted).
   [[nodiscard]] std::size_t blocks_in_use() const;
 
+  /// Protected so a derived checker can add its own counting around the checked call.
  protected:
+  /// Checks and forwards allocate; a violation throws conformance_error.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void* do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept override;
+  /// Checks that `p` is a live block of that size and alignment, then forwards it.
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
   void* do_remap(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override;
