@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pmrheap/testing.hpp"
+#include "support/opaque.hpp"
 
 using pmrheap::c_resource;
 using pmrheap::detail::is_aligned;
@@ -24,7 +25,7 @@ TEST_CASE("c_resource: requests no C heap can meet are refused before it sees th
   for (std::size_t bytes : {std::size_t{1}, std::size_t{16}, std::size_t{4096}}) {
     CAPTURE(bytes);
     CHECK(c.try_allocate(bytes, top) == nullptr);
-    CHECK_THROWS_AS(static_cast<void>(c.allocate(bytes, top)), pmrheap::out_of_memory);
+    CHECK_THROWS_AS(static_cast<void>(c.allocate(bytes, pmrheap::test::opaque(top))), pmrheap::out_of_memory);
   }
   for (std::size_t alignment : {std::size_t{16}, std::size_t{64}, std::size_t{4096}, top >> 1}) {
     CAPTURE(alignment);
