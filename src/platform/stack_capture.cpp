@@ -22,15 +22,23 @@
 
 #include <cstdint>
 
+#include "pmrheap/detail/sanitizer.hpp"
+
+// Under ThreadSanitizer only libgcc's unwinder is used: with the frame-pointer walk and libunwind,
+// test_testing_stack_trace, the debug_resource tests and the threads test crashed (SIGSEGV) in
+// TSan builds while the same paths passed on the main thread (tests/testing/stack_trace_unwinders.cpp).
+// The cause is not found yet (docs/testing/debug_resource.md#stack-capture).
+
 #if defined(__GNUC__) && __has_include(<unwind.h>)
 #  include <unwind.h>
 #  define PMRHEAP_HAVE_LIBGCC_UNWIND 1
 #endif
-#if defined(__linux__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+#if defined(__linux__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)) && \
+    !PMRHEAP_HAS_TSAN
 #  include <pthread.h>
 #  define PMRHEAP_HAVE_FRAME_WALK 1
 #endif
-#if defined(__linux__)
+#if defined(__linux__) && !PMRHEAP_HAS_TSAN
 #  include <dlfcn.h>
 #  define PMRHEAP_HAVE_DLOPEN 1
 #endif
