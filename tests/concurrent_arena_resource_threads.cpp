@@ -125,7 +125,8 @@ TEST_CASE("concurrent_arena_resource: fuzz multi threaded (Zig 0.16)") {
         for (const action a : plans[static_cast<std::size_t>(t)]) {
           if (a != action::allocate && mine.empty()) continue;
           if (a == action::allocate) {
-            block b{nullptr, r() % (16 << 10) + 1, max_alignment >> (r() % 18), static_cast<unsigned char>(r())};
+            block b{nullptr, static_cast<std::size_t>(r() % (16 << 10)) + 1, max_alignment >> (r() % 18),
+                    static_cast<unsigned char>(r())};
             b.p = static_cast<unsigned char*>(arena->try_allocate(b.bytes, b.alignment));
             if (b.p == nullptr) continue;  // the upstream refused: allowed
             if (!pmrheap::detail::is_aligned(b.p, b.alignment)) ++broken;
