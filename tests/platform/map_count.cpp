@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/page_resource.hpp"
@@ -129,9 +130,14 @@ TEST_CASE("platform::unmap at vm.max_map_count: a block freed from a merged mapp
     MESSAGE("skipped under valgrind: its mapping table is smaller than vm.max_map_count");
     return;
   }
+  if (const char* wrapper = std::getenv("MESON_EXE_WRAPPER"); wrapper != nullptr && *wrapper != '\0') {
+    // Under qemu-user (the cross targets) the guest's mappings are qemu's own: /proc/self/maps is
+    // emulated and the kernel's limit applies to qemu's host mappings, so it cannot be reached here.
+    MESSAGE("skipped: run under an emulator (" << std::string(wrapper) << "), whose map count is not the kernel's");
+    return;
+  }
   if (page_size() != 4096) {
-    // qemu-user emulating 64 KiB pages keeps its own page table; its map count is not the kernel's.
-    MESSAGE("skipped: the page size is not 4 KiB (emulated targets)");
+    MESSAGE("skipped: the page size is not 4 KiB");
     return;
   }
   std::fflush(nullptr);
