@@ -4,6 +4,12 @@
 #include "immortal.hpp"
 #include "smp/state.hpp"
 
+#if defined(__MINGW32__)
+#  include <atomic>
+#  include <pthread.h>
+#  include <thread>
+#endif
+
 namespace pmrheap {
 
 namespace {
@@ -23,7 +29,13 @@ constinit detail::immortal<smp_resource> global_smp_resource;
 #else
 #  define PMRHEAP_SMP_PREFETCH(p) static_cast<void>(p)
 #endif
+#if defined(__MINGW32__)
+#  define PMRHEAP_SMP_CACHE_RECORDS 1
+#endif
+
+#if !defined(PMRHEAP_SMP_CACHE_RECORDS)
 PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache cache{};
+smp::thread_cache& my_cache() noexcept { return cache; }
 
 // Registered on a thread's first slow path; at thread exit it gives the cache's blocks back to a
 // slot and leaves the cache dead, so blocks freed by later thread_local destructors go to a slot too.
@@ -37,6 +49,96 @@ PMRHEAP_NOINLINE void start_cache() noexcept {
   smp::start(cache);
   flusher.armed = true;
 }
+#else
+// mingw-w64's g++ keeps thread_locals in emulated TLS, whose storage winpthreads frees before the
+// C++ thread_local destructors run: a flusher found the cache zeroed, and every thread that exited
+// stranded its cached blocks (seen under wine). Here the cache is a record of ours, the thread_local
+// holds only its address, and a pthread key's destructor, which is handed the record itself,
+// flushes it and recycles the record. The fresh and dead caches are shared and never written: their
+// room is 0 and their lists empty, so every call on them takes a slow path, which does not write them.
+struct cache_record {
+  smp::thread_cache cache;
+  cache_record* next_free;
+};
+constinit smp::thread_cache fresh_cache{};
+constinit smp::thread_cache dead_cache{{}, {}, 0, smp::cache_state::dead};
+constinit thread_local smp::thread_cache* cache = &fresh_cache;
+smp::thread_cache& my_cache() noexcept { return *cache; }
+
+constinit std::atomic<bool> records_locked{false};
+constinit cache_record* free_records = nullptr;
+
+cache_record* take_record() noexcept {
+  while (records_locked.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+  if (free_records == nullptr) {
+    // Records are never unmapped, like slabs; threads that exit give theirs back for reuse.
+    constexpr std::size_t chunk = std::size_t{64} << 10;
+    if (auto* const first = static_cast<cache_record*>(platform::map(chunk, alignof(cache_record)))) {
+      for (std::size_t i = 0; i < chunk / sizeof(cache_record); ++i) {
+        first[i].next_free = free_records;
+        free_records = &first[i];
+      }
+    }
+  }
+  cache_record* const r = free_records;
+  if (r != nullptr) free_records = r->next_free;
+  records_locked.store(false, std::memory_order_release);
+  return r;
+}
+
+void give_record(cache_record* r) noexcept {
+  while (records_locked.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+  r->next_free = free_records;
+  free_records = r;
+  records_locked.store(false, std::memory_order_release);
+}
+
+void on_thread_exit(void* p) noexcept {
+  auto* const r = static_cast<cache_record*>(p);
+  cache = &dead_cache;  // first: nothing may reach the record once it is recycled
+  smp::flush_all(r->cache, smp::cache_state::dead);
+  give_record(r);
+}
+
+PMRHEAP_NOINLINE void start_cache() noexcept {
+  static pthread_key_t exit_key;
+  static const bool have_key = ::pthread_key_create(&exit_key, on_thread_exit) == 0;
+  cache_record* const r = have_key ? take_record() : nullptr;
+  if (r == nullptr) {
+    cache = &dead_cache;  // no record: every block goes straight to a slot
+    return;
+  }
+  r->cache = smp::thread_cache{};
+  smp::start(r->cache);
+  if (::pthread_setspecific(exit_key, r) != 0) {
+    give_record(r);
+    cache = &dead_cache;
+    return;
+  }
+  cache = &r->cache;
+}
+#endif
+
+// A dead cache (the thread is exiting, or has no cache of its own) is never filled: each block
+// goes to or comes from a slot through a cache on the stack.
+PMRHEAP_NOINLINE void* allocate_dead(unsigned c) noexcept {
+  smp::thread_cache local{};
+  local.state = smp::cache_state::dead;
+  if (!smp::refill(local, c)) return nullptr;
+  smp::block* const b = local.head[c];
+  local.head[c] = b->next;
+  smp::flush_all(local, smp::cache_state::dead);
+  return b;
+}
+
+PMRHEAP_NOINLINE void deallocate_dead(void* p, unsigned c) noexcept {
+  smp::thread_cache local{};
+  local.state = smp::cache_state::dead;
+  auto* const b = static_cast<smp::block*>(p);
+  b->next = nullptr;
+  local.head[c] = b;
+  smp::flush_all(local, smp::cache_state::dead);
+}
 
 std::size_t page_round(std::size_t bytes) noexcept {
   const std::size_t page = platform::page_size();
@@ -44,27 +146,24 @@ std::size_t page_round(std::size_t bytes) noexcept {
 }
 
 PMRHEAP_NOINLINE void* allocate_small_slow(unsigned c) noexcept {
-  smp::thread_cache& t = cache;
-  if (t.state == smp::cache_state::fresh) start_cache();
+  if (my_cache().state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = my_cache();
+  if (t.state == smp::cache_state::dead) return allocate_dead(c);
   if (t.head[c] == nullptr && !smp::refill(t, c)) return nullptr;
   smp::block* const b = t.head[c];
   t.head[c] = b->next;
-  if (t.state == smp::cache_state::live)
-    ++t.room[c];
-  else
-    smp::flush_all(t, smp::cache_state::dead);
+  ++t.room[c];
   return b;
 }
 
 PMRHEAP_NOINLINE void deallocate_small_slow(void* p, unsigned c) noexcept {
-  smp::thread_cache& t = cache;
-  if (t.state == smp::cache_state::fresh) start_cache();
+  if (my_cache().state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = my_cache();
+  if (t.state == smp::cache_state::dead) return deallocate_dead(p, c);
   auto* const b = static_cast<smp::block*>(p);
   b->next = t.head[c];
   t.head[c] = b;
-  if (t.state == smp::cache_state::dead) {
-    smp::flush_all(t, smp::cache_state::dead);
-  } else if (t.room[c] != 0) {
+  if (t.room[c] != 0) {
     --t.room[c];
   } else {
     smp::flush_surplus(t, c);
@@ -126,7 +225,7 @@ void* smp_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   // Zero bytes and alignment 0 land above max_shift; the power-of-two test catches alignment 3.
   if (shift <= smp::max_shift && (alignment & (alignment - 1)) == 0) [[likely]] {
     const unsigned c = shift - smp::min_shift;
-    smp::thread_cache& t = cache;
+    smp::thread_cache& t = my_cache();
     if (smp::block* const b = t.head[c]) [[likely]] {
       smp::block* const next = b->next;
       t.head[c] = next;
@@ -149,7 +248,7 @@ void* smp_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) no
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift > smp::max_shift) return allocate_large(bytes, alignment);
   const unsigned c = shift - smp::min_shift;
-  smp::thread_cache& t = cache;
+  smp::thread_cache& t = my_cache();
   if (smp::block* const b = t.head[c]) [[likely]] {
     t.head[c] = b->next;
     ++t.room[c];
@@ -162,7 +261,7 @@ void smp_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignme
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift <= smp::max_shift) [[likely]] {
     const unsigned c = shift - smp::min_shift;
-    smp::thread_cache& t = cache;
+    smp::thread_cache& t = my_cache();
     if (t.room[c] != 0) [[likely]] {
       auto* const b = static_cast<smp::block*>(p);
       b->next = t.head[c];
