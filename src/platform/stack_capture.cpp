@@ -21,6 +21,8 @@
 #include "stack_capture.hpp"
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "pmrheap/detail/sanitizer.hpp"
 
@@ -70,6 +72,21 @@ std::size_t take(void** out, std::size_t frames, std::size_t skip, void* const* 
   std::size_t n = 0;
   for (std::size_t i = first + skip; i < got && n < frames; ++i) out[n++] = buf[i];
   return n;
+}
+
+// Under valgrind only libgcc's unwinder is used. The frame-pointer walk reads frame records that
+// code without frame pointers never wrote, which memcheck reports as uses of uninitialised values
+// (harmless here: every pointer is bounds-checked before it is followed), and libunwind probes
+// addresses by passing them to write(2), which memcheck reports as a syscall reading bad memory. A
+// debug_resource in a program under valgrind must not add errors of its own to the user's report.
+// Valgrind is found by its preload library (any build) or its client request (PMRHEAP_USE_VALGRIND).
+bool under_valgrind() noexcept {
+  static const bool yes = [] {
+    if (detail::running_on_valgrind()) return true;
+    const char* const preload = std::getenv("LD_PRELOAD");
+    return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
+  }();
+  return yes;
 }
 
 // ---- frame pointers -----------------------------------------------------------------------------
@@ -200,12 +217,12 @@ bool unwinder_available(stack_unwinder how) noexcept {
   switch (how) {
     case stack_unwinder::frame_pointers:
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-      return this_thread_stack().high > 1;
+      return !under_valgrind() && this_thread_stack().high > 1;
 #else
       return false;
 #endif
     case stack_unwinder::libunwind:
-      return libunwind() != nullptr;
+      return !under_valgrind() && libunwind() != nullptr;
     case stack_unwinder::libgcc:
 #if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
       return true;
@@ -220,6 +237,7 @@ bool unwinder_available(stack_unwinder how) noexcept {
 // into this function: that is how the walkers find where the caller's frames begin.
 PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, std::size_t frames,
                                                 std::size_t skip) noexcept {
+  if (!unwinder_available(how)) return 0;  // as documented: empty, never a path that cannot run
   if (skip > max_skip) skip = max_skip;
   std::size_t n = 0;
   switch (how) {
@@ -245,15 +263,17 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
 PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
   if (skip > max_skip) skip = max_skip;
   std::size_t n = 0;
+  if (!under_valgrind()) {
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-  bool complete = false;
-  n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
-  asm volatile("" ::: "memory");
-  if (complete) return n;
+    bool complete = false;
+    n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
+    asm volatile("" ::: "memory");
+    if (complete) return n;
 #endif
-  n = walk_libunwind(out, frames, skip + 1);
-  asm volatile("" ::: "memory");
-  if (n != 0) return n;
+    n = walk_libunwind(out, frames, skip + 1);
+    asm volatile("" ::: "memory");
+    if (n != 0) return n;
+  }
   n = walk_libgcc(out, frames, skip + 1);
   asm volatile("" ::: "memory");
   return n;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <pmrheap/page_resource.hpp>
 #include <pmrheap/testing.hpp>
 #include <pmrheap/testing/fmt.hpp>
 #include <string>
