@@ -197,6 +197,7 @@ class session {
           verify_all();
           break;
       }
+      if (trace_) std::fprintf(stderr, "step %" PRIu64 ": %s\n", step_, op_.c_str());
       spot_check();
       if (std::string problem = model_->take_complaint(); !problem.empty()) fail(problem);
       if (std::string problem = model_->check(*resource_, live_); !problem.empty()) fail(problem);
@@ -220,6 +221,12 @@ class session {
                  static_cast<int>(target_.name.size()), target_.name.data(), input_name().empty() ? "" : ", input ",
                  input_name().c_str(), step_, op_.c_str(), what.c_str());
     std::abort();
+  }
+
+  static std::string address_text(const void* p) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%p", p);
+    return text;
   }
 
   static std::string describe(const block& b) {
@@ -286,6 +293,7 @@ class session {
     } else {
       p = resource_->try_allocate(bytes, alignment);
     }
+    if (trace_) op_ += " = " + address_text(p);
     if (bytes == 0) {  // the contract's zero-size block: the highest aligned address, owning nothing
       if (p != pmrheap::detail::empty_block(alignment)) fail("a zero-byte block is not the empty block");
       resource_->deallocate(p, 0, alignment);
@@ -373,6 +381,7 @@ class session {
     if (!pick(in, "remap", index, new_bytes)) return;
     const block before = live_[index];
     void* const q = resource_->remap(before.p, before.bytes, new_bytes, before.alignment);
+    if (trace_) op_ += " = " + address_text(q);
     const bool same = new_bytes == before.bytes;
     const expect e = new_bytes == 0 ? expect::failure : same ? expect::success : model_->remap(before, new_bytes);
     if (q != nullptr && e == expect::failure) fail("succeeded, but must fail");
@@ -471,6 +480,8 @@ class session {
   std::uint32_t next_id_ = 1;
   std::uint64_t step_ = 0;
   std::string op_;
+  // PMRHEAP_FUZZ_TRACE=1: every step and each allocation's address on stderr, to read a crash's input.
+  bool trace_ = std::getenv("PMRHEAP_FUZZ_TRACE") != nullptr;
 };
 
 }  // namespace

@@ -78,6 +78,10 @@ class arena_model final : public model {
           next.push_back(s);
         }
       }
+      // Leaving the buffer, the arena moves on to the node a reset kept; a block too large for it
+      // gets an oversized node behind it, so the kept node is now the bump node, empty, at an
+      // address the model never saw.
+      if (grew && spare_pending_ && !in_buffer(b)) next.push_back(std::nullopt);
     }
     capacity_ = capacity;
     if (!in_buffer(b)) spare_pending_ = false;  // the arena left the buffer: the kept node is in use
