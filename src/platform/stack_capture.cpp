@@ -26,17 +26,17 @@
 
 #include "pmrheap/detail/sanitizer.hpp"
 
-// Under ThreadSanitizer only libgcc's unwinder is used: with the frame-pointer walk and libunwind,
-// test_testing_stack_trace, the debug_resource tests and the threads test crashed (SIGSEGV) in
-// TSan builds while the same paths passed on the main thread (tests/testing/stack_trace_unwinders.cpp).
-// The cause is not found yet (docs/testing/debug_resource.md#stack-capture).
+// No libunwind under ThreadSanitizer: libunwind keeps a per-thread cache whose pthread key
+// destructor locks a mutex at thread exit, after TSan has torn the thread's state down, and TSan's
+// mutex interceptor then crashes (SIGSEGV in __tsan::MutexPreLock from __nptl_deallocate_tsd; seen
+// in test_testing_stack_trace, the debug_resource tests and the threads test). The frame-pointer
+// walk and libgcc are unaffected (docs/testing/debug_resource.md#stack-capture).
 
 #if defined(__GNUC__) && __has_include(<unwind.h>)
 #  include <unwind.h>
 #  define PMRHEAP_HAVE_LIBGCC_UNWIND 1
 #endif
-#if defined(__linux__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)) && \
-    !PMRHEAP_HAS_TSAN
+#if defined(__linux__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
 #  include <pthread.h>
 #  define PMRHEAP_HAVE_FRAME_WALK 1
 #endif
