@@ -10,6 +10,7 @@
 #include <string_view>
 #include <thread>
 
+#include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
 
 using pmrheap::stack_trace;
@@ -52,6 +53,7 @@ TEST_CASE("stack_trace: each capture path finds the caller's function") {
       // frame_pointers: Linux on x86, x86-64 and AArch64 only; libunwind: only where the process can
       // load libunwind.so.8 (Debian's libunwind8; absent in the cross sysroots); libgcc: gcc/clang.
       MESSAGE(std::string(name_of(how)) << " is not available on this target: skipped");
+      CHECK(pmrheap_unwinder_caller(how).empty());  // never a path that cannot run here
       continue;
     }
     const stack_trace t = pmrheap_unwinder_caller(how);
@@ -66,6 +68,18 @@ TEST_CASE("stack_trace: each capture path finds the caller's function") {
       CHECK(t[0] != nullptr);  // names of non-exported functions are not known to execinfo
     }
   }
+}
+
+// Under valgrind the frame walk and libunwind would add memcheck errors of their own to the
+// user's report (docs/testing/debug_resource.md#stack-capture): only libgcc is used there.
+TEST_CASE("stack_trace: under valgrind only libgcc's unwinder is used") {
+  if (!pmrheap::detail::running_on_valgrind()) {
+    MESSAGE("not under valgrind (a PMRHEAP_USE_VALGRIND build run by ./scripts/test --valgrind): nothing to check");
+    return;
+  }
+  CHECK_FALSE(stack_trace::available(stack_unwinder::frame_pointers));
+  CHECK_FALSE(stack_trace::available(stack_unwinder::libunwind));
+  CHECK(stack_trace::capture(2, 0).size() == 2);
 }
 
 TEST_CASE("stack_trace: the default capture and the explicit paths agree on the caller") {
