@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Replays every committed fuzz input through the harness, in every build (no libFuzzer needed):
-// for each registered target (tests/fuzz/models/), the seed corpus DIR/corpus/<target>/ and the crashes
-// found so far, DIR/regressions/<target>/. A target without a seed corpus is an error, and so is a
+// for each registered target (tests/fuzz/models/), the seed corpus DIR/corpus/<target>/, the crashes
+// found so far, DIR/regressions/<target>/, and the inputs the long campaign kept for their coverage,
+// DIR/campaign/<target>/ (scripts/fuzz-campaign). A target without a seed corpus is an error, and so is a
 // seed corpus without a target.
 // Usage: fuzz_replay DIR
 #include <fmt/format.h>
@@ -47,9 +48,10 @@ int main(int argc, char** argv) {
     const auto before = pmrheap::fuzz::counters();
     const std::size_t seeds = replay(t, root / "corpus" / std::string(t.name));
     const std::size_t regressions = replay(t, root / "regressions" / std::string(t.name));
+    const std::size_t campaign = replay(t, root / "campaign" / std::string(t.name));
     const auto after = pmrheap::fuzz::counters();
-    fmt::print("{}: {} seed inputs, {} regression inputs, {} operations\n", t.name, seeds, regressions,
-               after.operations - before.operations);
+    fmt::print("{}: {} seed inputs, {} regression inputs, {} campaign inputs, {} operations\n", t.name, seeds,
+               regressions, campaign, after.operations - before.operations);
     if (seeds == 0) {
       fmt::print(stderr, "{}: no seed corpus in {}\n", t.name, (root / "corpus" / std::string(t.name)).string());
       status = 1;
