@@ -196,6 +196,21 @@ TEST_CASE("concurrent_arena_resource: resize and remap grow or shrink the newest
   CHECK_FALSE(arena.resize(big + 10, large, std::numeric_limits<std::size_t>::max() / 2));  // past the node
 }
 
+// Found by the fuzz campaign (tests/fuzz/regressions/concurrent_arena/): the model had it wrong, the
+// arena right. "Newest" means "ends at the span's cursor": a block reserved from the node just
+// before the thread's span is the newest once the span's own blocks are gone, and its bytes join
+// the span.
+TEST_CASE("concurrent_arena_resource: a node block just below the thread's empty span gives its bytes to the span") {
+  concurrent_arena_resource arena(std::size_t{1} << 20, pmrheap::c_resource::instance());
+  bytes_ptr big = take(arena, 8192, 64);  // from the node, ending 64-aligned
+  bytes_ptr small = take(arena, 1, 1);    // a new span, reserved right after it
+  REQUIRE(small == big + 8192);
+  arena.deallocate(small, 1);  // the span is empty: its cursor is where big ends
+  CHECK(arena.resize(big, 8192, 100));
+  CHECK(take(arena, 1, 1) == big + 100);  // the cut-off tail is the span's now
+  CHECK_FALSE(arena.resize(big, 100, 200));  // no longer the newest
+}
+
 // Over an arena, the node is the outer arena's newest block, so it grows in place.
 TEST_CASE("concurrent_arena_resource: the head node grows in place through the upstream") {
   pmrheap::arena_resource outer(std::size_t{16} << 20, std::pmr::new_delete_resource());

@@ -13,11 +13,14 @@ namespace {
 
 // docs/resources/concurrent_arena_resource.md. A block comes from the thread's span when its size
 // and alignment are both at most span_block_limit, else straight from the node; each level
-// reclaims and grows only its newest block. The model keeps one stack of live blocks per level:
-// - only the top block of its level's stack may grow (anything else must fail; shrinking always
-//   works), and remap never moves a block;
-// - bytes freed or cut off a block that is not the top of its stack are never handed out again
-//   before a reset;
+// reclaims and grows only its newest block. The model keeps one stack of live blocks per level, and
+// the thread's span cursor (the end of the newest span block, or where a block that ended there
+// began after it gave its bytes back):
+// - only a reclaimable block may grow (anything else must fail; shrinking always works): the top
+//   of its level's stack, or any block that ends at the span cursor (a node-level block reserved
+//   just before the span was, once the span's own blocks are gone); remap never moves a block;
+// - bytes freed or cut off a block that is not reclaimable are never handed out again before a
+//   reset;
 // - reset (the upstream never refuses) returns true and leaves exactly the capacity its mode keeps.
 
 class concurrent_arena_model final : public model {
@@ -27,7 +30,7 @@ class concurrent_arena_model final : public model {
   [[nodiscard]] expect allocate(std::size_t, std::size_t) const override { return expect::success; }
   [[nodiscard]] expect resize(const block& b, std::size_t new_bytes) const override {
     if (new_bytes < b.bytes) return expect::success;
-    return is_top(b) ? expect::either : expect::failure;
+    return reclaimable(b) ? expect::either : expect::failure;
   }
   [[nodiscard]] expect remap(const block& b, std::size_t new_bytes) const override { return resize(b, new_bytes); }
   [[nodiscard]] bool remap_may_move(const block&, std::size_t) const override { return false; }
@@ -37,17 +40,20 @@ class concurrent_arena_model final : public model {
       if (d.first < end_of(b) && address(b.p) < d.second)
         complain("a block overlaps bytes that were given back but are not reclaimable");
     stack_of(b).push_back(b);
+    if (from_span(b)) span_cursor_ = end_of(b);
   }
   void resized(const block& before, const block& after) override {
-    const bool top = is_top(before);
+    const bool top = reclaimable(before);
     if (after.bytes < before.bytes && !top) dead_.emplace_back(end_of(after), end_of(before));
     if (after.bytes > before.bytes && !top) complain("a block that is not the newest of its level grew");
+    if (end_of(before) == span_cursor_) span_cursor_ = end_of(after);
     for (block& held : stack_of(before))
       if (held.p == before.p) held.bytes = after.bytes;
   }
   void freed(const block& b) override {
     auto& stack = stack_of(b);
-    if (!is_top(b)) dead_.emplace_back(address(b.p), end_of(b));
+    if (!reclaimable(b)) dead_.emplace_back(address(b.p), end_of(b));
+    if (end_of(b) == span_cursor_) span_cursor_ = address(b.p);
     stack.erase(std::remove_if(stack.begin(), stack.end(), [&](const block& h) { return h.p == b.p; }), stack.end());
   }
   void released() override { start_over(); }
@@ -87,7 +93,9 @@ class concurrent_arena_model final : public model {
       if (!stack->empty() && stack->back().p == b.p) return true;
     return false;
   }
+  [[nodiscard]] bool reclaimable(const block& b) const { return is_top(b) || end_of(b) == span_cursor_; }
   void start_over() {
+    span_cursor_ = 0;
     span_blocks_.clear();
     node_blocks_.clear();
     dead_.clear();
@@ -97,6 +105,7 @@ class concurrent_arena_model final : public model {
   std::vector<block> span_blocks_;  // in allocation order
   std::vector<block> node_blocks_;
   std::vector<range> dead_;
+  std::uintptr_t span_cursor_ = 0;  // 0: no span yet (since the last reset)
 };
 
 subject make_concurrent_arena(const std::uint8_t* setup) {
