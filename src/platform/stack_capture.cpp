@@ -79,15 +79,7 @@ std::size_t take(void** out, std::size_t frames, std::size_t skip, void* const* 
 // (harmless here: every pointer is bounds-checked before it is followed), and libunwind probes
 // addresses by passing them to write(2), which memcheck reports as a syscall reading bad memory. A
 // debug_resource in a program under valgrind must not add errors of its own to the user's report.
-// Valgrind is found by its preload library (any build) or its client request (PMRHEAP_USE_VALGRIND).
-bool under_valgrind() noexcept {
-  static const bool yes = [] {
-    if (detail::running_on_valgrind()) return true;
-    const char* const preload = std::getenv("LD_PRELOAD");
-    return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
-  }();
-  return yes;
-}
+// detail::running_on_valgrind() tells, in any build.
 
 // ---- frame pointers -----------------------------------------------------------------------------
 
@@ -217,12 +209,12 @@ bool unwinder_available(stack_unwinder how) noexcept {
   switch (how) {
     case stack_unwinder::frame_pointers:
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-      return !under_valgrind() && this_thread_stack().high > 1;
+      return !detail::running_on_valgrind() && this_thread_stack().high > 1;
 #else
       return false;
 #endif
     case stack_unwinder::libunwind:
-      return !under_valgrind() && libunwind() != nullptr;
+      return !detail::running_on_valgrind() && libunwind() != nullptr;
     case stack_unwinder::libgcc:
 #if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
       return true;
@@ -263,7 +255,7 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
 PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::size_t skip) noexcept {
   if (skip > max_skip) skip = max_skip;
   std::size_t n = 0;
-  if (!under_valgrind()) {
+  if (!detail::running_on_valgrind()) {
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
     bool complete = false;
     n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller

@@ -6,6 +6,8 @@
 #define PMRHEAP_DETAIL_SANITIZER_HPP
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
 #  define PMRHEAP_HAS_ASAN 1
@@ -80,15 +82,20 @@ inline void unpoison(const void* p, std::size_t n) noexcept {
 #endif
 }
 
-/// True when the program runs under valgrind (always false unless built with
-/// PMRHEAP_USE_VALGRIND). For tests: valgrind replaces malloc and aborts where the C library
-/// would fail (alignments above 16 MiB, an aligned operator new that should throw).
+/// True when the program runs under valgrind, in any build: its client request where the build
+/// has it (PMRHEAP_USE_VALGRIND), else its preload library in LD_PRELOAD, which valgrind sets for
+/// every dynamically linked program. Used by stack capture (docs/testing/debug_resource.md) and by
+/// tests: valgrind replaces malloc and aborts where the C library would fail (alignments above
+/// 16 MiB, an aligned operator new that should throw).
 [[nodiscard]] inline bool running_on_valgrind() noexcept {
 #if PMRHEAP_HAS_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
+  if (RUNNING_ON_VALGRIND != 0) return true;
 #endif
+  static const bool preloaded = [] {
+    const char* const preload = std::getenv("LD_PRELOAD");
+    return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
+  }();
+  return preloaded;
 }
 
 }  // namespace pmrheap::detail
