@@ -207,7 +207,7 @@ TEST_CASE("concurrent_arena_resource: a node block just below the thread's empty
   REQUIRE(small == big + 8192);
   arena.deallocate(small, 1);  // the span is empty: its cursor is where big ends
   CHECK(arena.resize(big, 8192, 100));
-  CHECK(take(arena, 1, 1) == big + 100);  // the cut-off tail is the span's now
+  CHECK(take(arena, 1, 1) == big + 100);     // the cut-off tail is the span's now
   CHECK_FALSE(arena.resize(big, 100, 200));  // no longer the newest
 }
 
