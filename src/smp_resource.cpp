@@ -5,9 +5,7 @@
 #include "smp/state.hpp"
 
 #if defined(__MINGW32__)
-#  include <atomic>
 #  include <pthread.h>
-#  include <thread>
 #endif
 
 namespace pmrheap {
@@ -65,11 +63,11 @@ constinit smp::thread_cache dead_cache{{}, {}, 0, smp::cache_state::dead};
 constinit thread_local smp::thread_cache* cache = &fresh_cache;
 smp::thread_cache& my_cache() noexcept { return *cache; }
 
-constinit std::atomic<bool> records_locked{false};
+constinit smp::spin_flag records_lock;
 constinit cache_record* free_records = nullptr;
 
 cache_record* take_record() noexcept {
-  while (records_locked.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+  records_lock.lock();
   if (free_records == nullptr) {
     // Records are never unmapped, like slabs; threads that exit give theirs back for reuse.
     constexpr std::size_t chunk = std::size_t{64} << 10;
@@ -82,15 +80,15 @@ cache_record* take_record() noexcept {
   }
   cache_record* const r = free_records;
   if (r != nullptr) free_records = r->next_free;
-  records_locked.store(false, std::memory_order_release);
+  records_lock.unlock();
   return r;
 }
 
 void give_record(cache_record* r) noexcept {
-  while (records_locked.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+  records_lock.lock();
   r->next_free = free_records;
   free_records = r;
-  records_locked.store(false, std::memory_order_release);
+  records_lock.unlock();
 }
 
 void on_thread_exit(void* p) noexcept {

@@ -22,18 +22,13 @@ struct class_state {
 
 // Cache-line aligned so two threads on two slots do not share a line.
 struct alignas(64) slot {
-  std::atomic<bool> locked{false};
+  spin_flag lock;
   class_state classes[class_count];
 };
 
 constinit slot slots[smp_resource::max_slots];
 constinit std::atomic<unsigned> slot_count{0};
 constinit std::atomic<unsigned> next_start{0};
-
-bool try_lock(slot& s) noexcept {
-  return !s.locked.load(std::memory_order_relaxed) && !s.locked.exchange(true, std::memory_order_acquire);
-}
-void unlock(slot& s) noexcept { s.locked.store(false, std::memory_order_release); }
 
 // The CPU count, capped at max_slots; 1 when unknown. Computed once; racing first callers agree.
 unsigned count_slots() noexcept {
@@ -52,7 +47,7 @@ slot& lock_own(thread_cache& t) noexcept {
   const unsigned n = count_slots();
   unsigned i = t.slot;
   for (unsigned tries = 1;; ++tries) {
-    if (try_lock(slots[i])) break;
+    if (slots[i].lock.try_lock()) break;
     i = i + 1 == n ? 0 : i + 1;
     if (tries % n == 0) std::this_thread::yield();
   }
@@ -65,7 +60,7 @@ slot& lock_own(thread_cache& t) noexcept {
 // where the holder no longer exists.
 bool lock_briefly(slot& s) noexcept {
   for (int tries = 0; tries < 64; ++tries) {
-    if (try_lock(s)) return true;
+    if (s.lock.try_lock()) return true;
     std::this_thread::yield();
   }
   return false;
@@ -147,13 +142,13 @@ bool refill(thread_cache& t, unsigned c) noexcept {
   class_state* cs = &own->classes[c];
   if (cs->batches != nullptr) {
     block* const b = take_batch(*cs);
-    unlock(*own);
+    own->lock.unlock();
     install(t, c, b);
     return true;
   }
   std::uint32_t n = 0;
   std::byte* first = carve(*cs, c, n);
-  unlock(*own);
+  own->lock.unlock();
   if (n != 0) {
     link_carved(t, c, first, n);
     return true;
@@ -167,7 +162,7 @@ bool refill(thread_cache& t, unsigned c) noexcept {
     if (other.waiting.load(std::memory_order_relaxed) == 0) continue;
     if (!lock_briefly(slots[i])) continue;
     block* const b = other.batches != nullptr ? take_batch(other) : nullptr;
-    unlock(slots[i]);
+    slots[i].lock.unlock();
     if (b != nullptr) {
       install(t, c, b);
       return true;
@@ -185,7 +180,7 @@ bool refill(thread_cache& t, unsigned c) noexcept {
   }
   // Another thread on this slot installed a slab meanwhile: carve that one, drop ours.
   first = carve(*cs, c, n);
-  unlock(*own);
+  own->lock.unlock();
   if (installed) {
     stats.slabs.fetch_add(1, std::memory_order_relaxed);
     add_mapped(stats.slab_bytes, smp_resource::slab_size);
@@ -205,7 +200,7 @@ void flush_surplus(thread_cache& t, unsigned c) noexcept {
   t.room[c] = limit(c) - batch(c);
   slot& own = lock_own(t);
   put_batch(own.classes[c], rest, limit(c) + 1 - batch(c));
-  unlock(own);
+  own.lock.unlock();
 }
 
 void flush_all(thread_cache& t, cache_state state) noexcept {
@@ -222,7 +217,7 @@ void flush_all(thread_cache& t, cache_state state) noexcept {
     }
     t.room[c] = t.state == cache_state::live ? limit(c) : 0;
   }
-  if (own != nullptr) unlock(*own);
+  if (own != nullptr) own->lock.unlock();
 }
 
 }  // namespace pmrheap::smp

@@ -7,10 +7,28 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <thread>
 
 #include "pmrheap/smp_resource.hpp"
 
 namespace pmrheap::smp {
+
+/// A lock held for a few list operations at a time: a slot's, and mingw's cache-record pool's
+/// (src/smp_resource.cpp). try_lock loads before it exchanges, so a waiter spins on reads of the
+/// cache line instead of writing it.
+class spin_flag {
+ public:
+  [[nodiscard]] bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void lock() noexcept {
+    while (!try_lock()) std::this_thread::yield();
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
 
 // A free block holds two links: the next block of its batch and, in the first block of a batch
 // that waits in a slot, the next batch (in the second block: the batch's block count). So the
