@@ -14,13 +14,13 @@
 // would outweigh that, and posix_memalign's cost falls relative to the block anyway.
 #include "pmrheap/c_resource.hpp"
 
-#include <bit>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #include "immortal.hpp"
 #include "platform/c_heap.hpp"
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap {
 namespace {
@@ -114,7 +114,7 @@ void* c_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noex
 // resource::do_allocate would reach do_try_allocate through a second virtual call; malloc costs
 // ~10 ns, so that call alone is 10-20 %. Valid arguments go straight to the hook.
 void* c_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (!std::has_single_bit(alignment) || bytes == 0) [[unlikely]]
+  if (!detail::is_pow2(alignment) || bytes == 0) [[unlikely]]
     return resource::do_allocate(bytes, alignment);
   void* const p = allocate_block(bytes, alignment);
   if (p == nullptr) [[unlikely]]

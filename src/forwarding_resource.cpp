@@ -3,7 +3,7 @@
 // a std one through allocate, whose exception becomes nullptr.
 #include "pmrheap/forwarding_resource.hpp"
 
-#include <bit>
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap {
 
@@ -19,7 +19,7 @@ void* forwarding_resource::refuse_throw(std::size_t bytes, std::size_t alignment
 
 void* forwarding_resource::forward_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
   if (!forwardable(bytes, alignment))
-    return bytes == 0 && std::has_single_bit(alignment) ? detail::empty_block(alignment) : nullptr;
+    return bytes == 0 && detail::is_pow2(alignment) ? detail::empty_block(alignment) : nullptr;
   if (native_upstream_ != nullptr) return native_upstream_->try_allocate(bytes, alignment);
   try {
     return upstream_->allocate(bytes, alignment);

@@ -2,7 +2,6 @@
 // pmrheap::resource defaults and the free functions that extend any std::pmr::memory_resource.
 #include "pmrheap/resource.hpp"
 
-#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -17,7 +16,7 @@ out_of_memory::out_of_memory(std::size_t bytes, std::size_t alignment) noexcept
 }
 
 void throw_allocation_failure(std::size_t bytes, std::size_t alignment) {
-  if (!std::has_single_bit(alignment))
+  if (!detail::is_pow2(alignment))
     throw std::invalid_argument("pmrheap: alignment " + std::to_string(alignment) + " is not a power of two");
   throw out_of_memory(bytes, alignment);
 }
@@ -44,7 +43,7 @@ bool fits(std::size_t bytes, std::size_t alignment) noexcept { return detail::fi
 
 void* try_allocate(std::pmr::memory_resource& mr, std::size_t bytes, std::size_t alignment) noexcept {
   if (resource* r = as_pmrheap(mr)) return r->try_allocate(bytes, alignment);
-  if (!std::has_single_bit(alignment)) return nullptr;  // std resources give undefined behaviour here.
+  if (!detail::is_pow2(alignment)) return nullptr;  // std resources give undefined behaviour here.
   if (!fits(bytes, alignment)) return nullptr;
   try {
     return mr.allocate(bytes, alignment);
@@ -57,7 +56,7 @@ void* try_allocate(std::pmr::memory_resource& mr, std::size_t bytes, std::size_t
 bool resize(std::pmr::memory_resource& mr, void* p, std::size_t old_bytes, std::size_t new_bytes,
             std::size_t alignment) noexcept {
   if (resource* r = as_pmrheap(mr)) return r->resize(p, old_bytes, new_bytes, alignment);
-  return p != nullptr && old_bytes != 0 && old_bytes == new_bytes && std::has_single_bit(alignment);
+  return p != nullptr && old_bytes != 0 && old_bytes == new_bytes && detail::is_pow2(alignment);
 }
 
 void* remap(std::pmr::memory_resource& mr, void* p, std::size_t old_bytes, std::size_t new_bytes,
@@ -68,7 +67,7 @@ void* remap(std::pmr::memory_resource& mr, void* p, std::size_t old_bytes, std::
 
 void* reallocate(std::pmr::memory_resource& mr, void* p, std::size_t old_bytes, std::size_t new_bytes,
                  std::size_t alignment) {
-  if (!std::has_single_bit(alignment) || !fits(new_bytes, alignment)) throw_allocation_failure(new_bytes, alignment);
+  if (!detail::is_pow2(alignment) || !fits(new_bytes, alignment)) throw_allocation_failure(new_bytes, alignment);
   if (p == nullptr || old_bytes == 0) return mr.allocate(new_bytes, alignment);
   if (new_bytes == 0) {
     mr.deallocate(p, old_bytes, alignment);

@@ -4,11 +4,11 @@
 #ifndef PMRHEAP_ARENA_RESOURCE_HPP
 #define PMRHEAP_ARENA_RESOURCE_HPP
 
-#include <bit>
 #include <cstddef>
 #include <memory_resource>
 
 #include "pmrheap/arena_scope.hpp"
+#include "pmrheap/detail/align.hpp"
 #include "pmrheap/detail/bump.hpp"
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
@@ -143,7 +143,7 @@ class PMRHEAP_API arena_resource final : public resource {
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     void* p = nullptr;
-    if (std::has_single_bit(alignment) && bump(bytes, alignment, p)) [[likely]]
+    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
       return p;
     return allocate_slow(bytes, alignment);
   }

@@ -5,11 +5,11 @@
 #define PMRHEAP_FIXED_BUFFER_RESOURCE_HPP
 
 #include <atomic>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "pmrheap/detail/align.hpp"
 #include "pmrheap/detail/bump.hpp"
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
@@ -163,7 +163,7 @@ class PMRHEAP_API fixed_buffer_resource final : public resource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     void* p = nullptr;
-    if (std::has_single_bit(alignment) && bump(bytes, alignment, p)) [[likely]]
+    if (detail::is_pow2(alignment) && bump(bytes, alignment, p)) [[likely]]
       return p;
     return detail::allocate_declined(bytes, alignment);
   }
@@ -239,7 +239,7 @@ class PMRHEAP_API concurrent_fixed_buffer_resource final : public resource {
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes != 0 && std::has_single_bit(alignment)) [[likely]]
+    if (bytes != 0 && detail::is_pow2(alignment)) [[likely]]
       if (void* p = bump(bytes, alignment)) [[likely]]
         return p;
     return detail::allocate_declined(bytes, alignment);

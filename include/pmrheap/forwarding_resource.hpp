@@ -6,10 +6,10 @@
 #ifndef PMRHEAP_FORWARDING_RESOURCE_HPP
 #define PMRHEAP_FORWARDING_RESOURCE_HPP
 
-#include <bit>
 #include <cstddef>
 #include <memory_resource>
 
+#include "pmrheap/detail/align.hpp"
 #include "pmrheap/detail/config.hpp"
 #include "pmrheap/resource.hpp"
 
@@ -97,7 +97,7 @@ class PMRHEAP_API forwarding_resource : public resource {
   // the exception. Not through try_allocate, whose hook a decorator may have overridden.
   [[noreturn]] PMRHEAP_NOINLINE static void* refuse_throw(std::size_t bytes, std::size_t alignment);
   static void* refuse(std::size_t bytes, std::size_t alignment) {
-    if (bytes == 0 && std::has_single_bit(alignment)) return detail::empty_block(alignment);
+    if (bytes == 0 && detail::is_pow2(alignment)) return detail::empty_block(alignment);
     refuse_throw(bytes, alignment);
   }
 

@@ -4,7 +4,6 @@
 #ifndef PMRHEAP_RESOURCE_HPP
 #define PMRHEAP_RESOURCE_HPP
 
-#include <bit>
 #include <cstddef>
 #include <memory_resource>
 #include <new>
@@ -54,7 +53,7 @@ class PMRHEAP_API resource : public std::pmr::memory_resource {
  public:
   /// allocate() without the exception. **Returns**: the block, or nullptr on any failure.
   [[nodiscard]] void* try_allocate(std::size_t bytes, std::size_t alignment = default_alignment) noexcept {
-    if (!std::has_single_bit(alignment)) [[unlikely]]
+    if (!detail::is_pow2(alignment)) [[unlikely]]
       return nullptr;
     if (bytes == 0) [[unlikely]]
       return detail::empty_block(alignment);
@@ -65,7 +64,7 @@ class PMRHEAP_API resource : public std::pmr::memory_resource {
   /// `new_bytes` usable bytes at `p`; false leaves it exactly as it was.
   [[nodiscard]] bool resize(void* p, std::size_t old_bytes, std::size_t new_bytes,
                             std::size_t alignment = default_alignment) noexcept {
-    if (p == nullptr || old_bytes == 0 || new_bytes == 0 || !std::has_single_bit(alignment)) return false;
+    if (p == nullptr || old_bytes == 0 || new_bytes == 0 || !detail::is_pow2(alignment)) return false;
     if (old_bytes == new_bytes) return true;
     return do_resize(p, old_bytes, new_bytes, alignment);
   }
@@ -76,7 +75,7 @@ class PMRHEAP_API resource : public std::pmr::memory_resource {
   /// "allocate, copy and free yourself".
   [[nodiscard]] void* remap(void* p, std::size_t old_bytes, std::size_t new_bytes,
                             std::size_t alignment = default_alignment) noexcept {
-    if (p == nullptr || old_bytes == 0 || new_bytes == 0 || !std::has_single_bit(alignment)) return nullptr;
+    if (p == nullptr || old_bytes == 0 || new_bytes == 0 || !detail::is_pow2(alignment)) return nullptr;
     if (old_bytes == new_bytes) return p;
     return do_remap(p, old_bytes, new_bytes, alignment);
   }

@@ -3,7 +3,6 @@
 #ifndef PMRHEAP_SRC_PLATFORM_COMMON_HPP
 #define PMRHEAP_SRC_PLATFORM_COMMON_HPP
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -48,7 +47,7 @@ enum class remap_plan {
 [[nodiscard]] inline remap_plan plan_remap(const void* p, std::size_t old_bytes, std::size_t new_bytes,
                                            std::size_t alignment, std::size_t page, std::size_t& old_length,
                                            std::size_t& new_length) noexcept {
-  if (p == nullptr || !std::has_single_bit(alignment)) return remap_plan::refuse;
+  if (p == nullptr || !pmrheap::detail::is_pow2(alignment)) return remap_plan::refuse;
   if (!page_length(old_bytes, page, old_length) || !page_length(new_bytes, page, new_length)) return remap_plan::refuse;
   if (new_length == old_length) return remap_plan::same;
   // Across pages, a block aligned above the page size could come back less aligned (mremap) or

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // platform::page_size() and huge_page_size(): the OS-independent caching around the per-OS queries.
 #include <atomic>
-#include <bit>
 
 #include "common.hpp"
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap::platform {
 
@@ -17,7 +17,7 @@ std::size_t page_size() noexcept {
     if (size == 0) [[unlikely]] {
       size = detail::query_page_size();
       // A broken answer must not become a broken rounding unit everywhere else.
-      if (!std::has_single_bit(size) || size < page_size_min || size > page_size_max) size = page_size_max;
+      if (!pmrheap::detail::is_pow2(size) || size < page_size_min || size > page_size_max) size = page_size_max;
       cached.store(size, std::memory_order_relaxed);
     }
     return size;
@@ -29,7 +29,7 @@ std::size_t huge_page_size() noexcept {
   static const std::size_t size = [] {
     const std::size_t queried = detail::query_huge_page_size();
     // Anything that is not a power of two above the page size cannot be a rounding unit.
-    return std::has_single_bit(queried) && queried > page_size() ? queried : std::size_t{0};
+    return pmrheap::detail::is_pow2(queried) && queried > page_size() ? queried : std::size_t{0};
   }();
   return size;
 }

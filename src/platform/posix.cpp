@@ -17,7 +17,6 @@
 // MADV_DONTNEED, so there decommit is that MAP_FIXED remapping.
 // An unmap the kernel refuses is never dropped: see "Deferred unmaps" below.
 #include <atomic>
-#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <mutex>
@@ -33,6 +32,7 @@
 #endif
 
 #include "common.hpp"
+#include "pmrheap/detail/align.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 
 namespace pmrheap::platform {
@@ -242,7 +242,7 @@ std::size_t query_huge_page_size() noexcept {
 }  // namespace detail
 
 void* map(std::size_t bytes, std::size_t alignment) noexcept {
-  if (!std::has_single_bit(alignment)) return nullptr;
+  if (!pmrheap::detail::is_pow2(alignment)) return nullptr;
   const std::size_t page = page_size();
   std::size_t length = 0;
   if (!detail::page_length(bytes, page, length)) return nullptr;

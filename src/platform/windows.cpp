@@ -20,11 +20,11 @@
 #  define WIN32_LEAN_AND_MEAN
 #endif
 #include <atomic>
-#include <bit>
 #include <cstdint>
 #include <windows.h>
 
 #include "common.hpp"
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap::platform {
 
@@ -77,7 +77,7 @@ void* map_anywhere(std::size_t length, std::size_t alignment) noexcept {
 }  // namespace
 
 void* map(std::size_t bytes, std::size_t alignment) noexcept {
-  if (!std::has_single_bit(alignment)) return nullptr;
+  if (!pmrheap::detail::is_pow2(alignment)) return nullptr;
   const std::size_t page = page_size();
   std::size_t length = 0;
   if (!detail::page_length(bytes, page, length)) return nullptr;

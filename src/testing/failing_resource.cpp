@@ -3,7 +3,7 @@
 // leaves them as they were, which is what makes the failure sticky.
 #include "pmrheap/testing/failing_resource.hpp"
 
-#include <bit>
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap {
 namespace {
@@ -50,7 +50,7 @@ void failing_resource::count_resize(std::size_t old_bytes, std::size_t new_bytes
 
 void* failing_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   // Zero bytes and bad alignments get the shared contract's answers without counting.
-  if (bytes == 0 || !std::has_single_bit(alignment)) return forward_allocate(bytes, alignment);
+  if (bytes == 0 || !detail::is_pow2(alignment)) return forward_allocate(bytes, alignment);
   if (fail_allocation()) throw out_of_memory(bytes, alignment);
   // allocate, not try_allocate: whatever the upstream throws reaches the code under test unchanged.
   void* const p = forward_allocate(bytes, alignment);

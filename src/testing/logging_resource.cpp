@@ -5,11 +5,12 @@
 
 #include <fmt/format.h>
 
-#include <bit>
 #include <exception>
 #include <new>
 #include <string>
 #include <utility>
+
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap {
 namespace {
@@ -50,7 +51,7 @@ void logging_resource::emit(bool failed, std::string_view text) noexcept {
 }
 
 void* logging_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0 && std::has_single_bit(alignment)) return detail::empty_block(alignment);
+  if (bytes == 0 && detail::is_pow2(alignment)) return detail::empty_block(alignment);
   void* p = nullptr;
   try {
     p = forward_allocate(bytes, alignment);

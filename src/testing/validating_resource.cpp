@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include <bit>
 #include <cstdint>
 
+#include "pmrheap/detail/align.hpp"
 #include "pmrheap/testing/conformance.hpp"
 
 namespace pmrheap::testing {
@@ -33,7 +33,7 @@ std::string who() {
 }  // namespace
 
 bool validating_resource::zero_to_upstream(std::size_t bytes, std::size_t alignment) const noexcept {
-  return bytes == 0 && std::has_single_bit(alignment) && upstream_resource() != std::pmr::null_memory_resource();
+  return bytes == 0 && detail::is_pow2(alignment) && upstream_resource() != std::pmr::null_memory_resource();
 }
 
 void validating_resource::throw_if_violated() const {
