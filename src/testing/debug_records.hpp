@@ -20,15 +20,14 @@ using address = const std::byte*;
 
 inline constexpr std::uint32_t no_traces = UINT32_MAX;
 
-// A block's record: live, or freed and held in the quarantine (at most one record per address,
-// since held memory cannot be handed out again). 32 bytes.
+// A block's record: in the table while the block is live, in the quarantine after its free. 32
+// bytes.
 struct record {
   address at;  // nullptr: an empty slot of the table
   std::size_t bytes;
   std::uint64_t serial;  // 1 for the first allocation
   std::uint32_t traces;  // index into the trace pool; no_traces when stack_trace_frames is 0
   std::uint8_t alignment_log2;
-  bool freed;  // in the quarantine
   [[nodiscard]] std::size_t alignment() const noexcept { return std::size_t{1} << alignment_log2; }
 };
 static_assert(sizeof(record) <= 32, "a record stays within 32 bytes, as the bookkeeping figures in the docs say");
@@ -95,9 +94,6 @@ class record_table {
     }
     slots_[hole].at = nullptr;
     --size_;
-  }
-  void prefetch(address p) const noexcept {  // where find(p) will look first
-    if (slots_) debug::prefetch(&slots_[home(p)]);
   }
   [[nodiscard]] record* begin() const noexcept { return slots_.get(); }
   [[nodiscard]] record* end() const noexcept { return slots_.get() + capacity(); }

@@ -111,7 +111,7 @@ void debug_state::add_error(error_list& errors, debug_error_kind kind, const voi
 
 void debug_state::report_unknown(const call& c, error_list& errors) {
   const auto at = static_cast<address>(c.p);
-  if (const record* freed = records_.find(at); freed != nullptr && freed->freed) {
+  if (const record* freed = quarantine_.find(at); freed != nullptr) {
     report_freed(c, freed->bytes, freed->alignment(), freed->serial, traces_of(*freed), errors);
     return;
   }
@@ -126,7 +126,7 @@ void debug_state::report_unknown(const call& c, error_list& errors) {
   // most one is; a linear search is fine on this error path.
   const record* inside = nullptr;
   for (const record& r : records_) {
-    if (r.at == nullptr || r.freed || at < r.at || at >= r.at + r.bytes + options_.canary_bytes) continue;
+    if (r.at == nullptr || at < r.at || at >= r.at + r.bytes + options_.canary_bytes) continue;
     fmt::format_to(std::back_inserter(message), "; it points {} bytes into {}", at - r.at,
                    describe(r.at, r.bytes, r.alignment(), r.serial));
     inside = &r;

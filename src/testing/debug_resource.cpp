@@ -5,7 +5,7 @@
 //
 // Design notes:
 // - Records are kept by address in one open-addressing table on the global heap (32 bytes each,
-//   no allocation per block; a free flips the record to freed in place), not in headers in front
+//   no allocation per block; a free moves the record to the quarantine's ring), not in headers in front
 //   of the blocks: an unknown pointer is found by lookup, never dereferenced, and blocks keep the
 //   backing's alignment. Traces, when captured, sit in a pool beside it. Retained records
 //   (retain_metadata) are in an ordered map: a block handed out drops those inside it, a range query.
@@ -27,6 +27,7 @@
 
 #include "debug_state.hpp"
 #include "pmrheap/c_resource.hpp"
+#include "pmrheap/detail/align.hpp"
 
 namespace pmrheap {
 namespace detail {
@@ -67,7 +68,7 @@ inline void* debug_state::allocate_block(std::size_t bytes, std::size_t alignmen
     return nullptr;
   }
   const auto alignment_log2 = static_cast<std::uint8_t>(std::countr_zero(alignment));
-  *r = record{at, bytes, stats_.total_allocations + 1, traces, alignment_log2, false};
+  *r = record{at, bytes, stats_.total_allocations + 1, traces, alignment_log2};
   if (traces != debug::no_traces) traces_[traces].allocated = *trace;
   if (!retained_.empty()) forget_retained(at, total);
   if (options_.fill) debug::fill(at, bytes, debug_resource::allocated_fill);
@@ -82,7 +83,7 @@ inline void* debug_state::allocate_block(std::size_t bytes, std::size_t alignmen
 
 inline void debug_state::deallocate_block(const call& c, error_list& errors) {
   record* const r = records_.find(static_cast<address>(c.p));
-  if (r == nullptr || r->freed) [[unlikely]] {
+  if (r == nullptr) [[unlikely]] {
     if (c.bytes != 0) report_unknown(c, errors);  // else the empty block: nothing to free
     return;
   }
@@ -93,13 +94,15 @@ inline void debug_state::deallocate_block(const call& c, error_list& errors) {
   --stats_.blocks_in_use;
   stats_.live_bytes -= r->bytes;
   ++stats_.total_deallocations;
-  quarantine(r, c.trace, errors);
+  const record freed = *r;
+  records_.erase(r);
+  quarantine(freed, c.trace, errors);
 }
 
 void* debug_state::resize_block(const call& c, error_list& errors) {
   const auto at = static_cast<address>(c.p);
   record* r = records_.find(at);
-  if (r == nullptr || r->freed) {
+  if (r == nullptr) {
     report_unknown(c, errors);
     return nullptr;
   }
@@ -166,7 +169,7 @@ std::vector<const debug_state::record*> debug_state::live_by_serial() const {
   std::vector<const record*> live;
   live.reserve(stats_.blocks_in_use);
   for (const record& r : records_)
-    if (r.at != nullptr && !r.freed) live.push_back(&r);
+    if (r.at != nullptr) live.push_back(&r);
   std::sort(live.begin(), live.end(), [](const record* a, const record* b) { return a->serial < b->serial; });
   return live;
 }
@@ -284,8 +287,7 @@ debug_resource::~debug_resource() { state_->close(); }
 const debug_options& debug_resource::options() const noexcept { return state_->options(); }
 
 void* debug_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0 || !std::has_single_bit(alignment))
-    return forward_allocate(bytes, alignment);  // the contract's answers
+  if (bytes == 0 || !detail::is_pow2(alignment)) return forward_allocate(bytes, alignment);  // the contract's answers
   void* p = nullptr;
   if (state_->options().stack_trace_frames == 0) {
     p = state_->allocate(bytes, alignment, nullptr);

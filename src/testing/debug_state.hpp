@@ -28,30 +28,41 @@ namespace pmrheap::detail {
 
 namespace debug {
 
-// The quarantine's addresses, oldest first: a growable ring.
-class address_ring {
+// The quarantine: the records of freed blocks, oldest first, in a growable ring. A block's record
+// moves here from the table when it is freed, so the table holds live blocks only and the oldest
+// record is read in order, never looked up; finding a freed block by address is a linear search,
+// done only to word a report.
+class record_ring {
  public:
-  [[nodiscard]] bool push_back(address p) noexcept {  // false when growth fails
+  [[nodiscard]] bool push_back(const record& r) noexcept {  // false when growth fails
     if (size_ == capacity() && !grow()) [[unlikely]]
       return false;
-    slots_[(head_ + size_) & mask_] = p;
+    slots_[(head_ + size_) & mask_] = r;
     ++size_;
     return true;
   }
-  address pop_front() noexcept {
-    const address p = slots_[head_];
+  record pop_front() noexcept {
+    const record r = slots_[head_];
     head_ = (head_ + 1) & mask_;
     --size_;
-    return p;
+    return r;
   }
-  [[nodiscard]] address operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
+  [[nodiscard]] const record& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
+  [[nodiscard]] record& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & mask_]; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  // The record of the block at `p`, or nullptr. Addresses are unique here: held memory is not
+  // handed out again.
+  [[nodiscard]] const record* find(address p) const noexcept {
+    for (std::size_t i = 0; i < size_; ++i)
+      if ((*this)[i].at == p) return &(*this)[i];
+    return nullptr;
+  }
 
  private:
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
   [[nodiscard]] bool grow() noexcept;
-  std::unique_ptr<address[]> slots_;
+  std::unique_ptr<record[]> slots_;
   std::size_t mask_ = 0;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
@@ -113,7 +124,7 @@ class debug_state {
       report_overrun(block, c, errors);
   }
   void check_fill(const record& block, const char* when, error_list& errors);
-  void quarantine(record* block, const stack_trace* trace, error_list& errors);
+  void quarantine(const record& block, const stack_trace* trace, error_list& errors);
   void evict(error_list& errors);
   void release_oldest(const char* when, error_list& errors);
   void release_all(const char* when, error_list& errors);
@@ -138,8 +149,8 @@ class debug_state {
   resource* native_backing_;  // backing_ as a pmrheap::resource, or null: found once, not per call
   debug_options options_;
   std::string prefix_;                                  // "pmrheap::debug_resource: ", with the name if any
-  debug::record_table records_;                         // live and quarantined blocks
-  debug::address_ring quarantine_;                      // oldest first
+  debug::record_table records_;                         // live blocks
+  debug::record_ring quarantine_;                       // freed blocks held back, oldest first
   debug::trace_pool traces_;                            // the records' traces (stack_trace_frames > 0)
   std::map<address, debug::retained_record> retained_;  // ordered: a block handed out drops those inside it
   debug_statistics stats_;
