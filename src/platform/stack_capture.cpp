@@ -58,19 +58,19 @@ namespace {
 constexpr std::size_t max_skip = 64;
 constexpr std::size_t scratch_frames = stack_trace::max_frames + max_skip + 8;
 
-// Copies buf[first + skip ...] to out, where `first` is just past `own` (the walker's return
-// address into capture_stack); `fallback` when it is not there.
+// Where the caller's frames begin in buf: just past `own` (the walker's return address into
+// capture_stack), or `fallback` when it is not among the first entries.
+std::size_t first_frame(void* const* buf, std::size_t got, const void* own, std::size_t fallback) noexcept {
+  for (std::size_t i = 0; i < got && i < 8; ++i)
+    if (buf[i] == own) return i + 1;
+  return fallback;
+}
+
+// Copies buf[first + skip ...] to out (first_frame above).
 std::size_t take(void** out, std::size_t frames, std::size_t skip, void* const* buf, std::size_t got, const void* own,
                  std::size_t fallback) noexcept {
-  std::size_t first = fallback;
-  for (std::size_t i = 0; i < got && i < 8; ++i) {
-    if (buf[i] == own) {
-      first = i + 1;
-      break;
-    }
-  }
   std::size_t n = 0;
-  for (std::size_t i = first + skip; i < got && n < frames; ++i) out[n++] = buf[i];
+  for (std::size_t i = first_frame(buf, got, own, fallback) + skip; i < got && n < frames; ++i) out[n++] = buf[i];
   return n;
 }
 
@@ -167,8 +167,18 @@ PMRHEAP_NOINLINE std::size_t walk_libunwind(void** out, std::size_t frames, std:
   const unw_backtrace_fn fn = libunwind();
   if (fn == nullptr) return 0;
   void* buf[scratch_frames];
-  const int got = fn(buf, static_cast<int>(frames + skip + 4));
-  return take(out, frames, skip, buf, got < 0 ? 0 : static_cast<std::size_t>(got), __builtin_return_address(0), 2);
+  const void* const own = __builtin_return_address(0);
+  // libunwind costs ~7 ns a frame, so ask for no more than needed: libunwind 1.6 reports this
+  // function's frame first, then capture_stack's (`own`), then the caller's. A version that
+  // reported frames of its own before those would leave the trace short: asked again, for more.
+  std::size_t want = 2 + skip + frames;
+  for (;;) {
+    const int got = fn(buf, static_cast<int>(want));
+    const std::size_t n = got < 0 ? 0 : static_cast<std::size_t>(got);
+    const std::size_t needed = first_frame(buf, n, own, 2) + skip + frames;
+    if (n < want || needed <= want || needed > scratch_frames) return take(out, frames, skip, buf, n, own, 2);
+    want = needed;
+  }
 }
 
 // ---- libgcc -------------------------------------------------------------------------------------

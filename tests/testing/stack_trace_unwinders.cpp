@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
@@ -109,4 +110,39 @@ TEST_CASE("stack_trace: capture works on a new thread, whose stack bounds are it
   // outside the chain: either way it ends without a crash, with the caller first.
   if (!t.empty() && std::string(stack_trace::symbolizer()) == "libbacktrace")
     CHECK(contains(t.to_string(), "pmrheap_unwinder_caller"));
+}
+
+namespace {
+// A chain of `depth` frames under the capture, each its own call (not inlined, not a tail call).
+PMRHEAP_NOINLINE stack_trace pmrheap_deep_capture(stack_unwinder how, int depth, std::size_t frames) {
+  if (depth == 0) return stack_trace::capture_with(how, frames, 0);
+  stack_trace t = pmrheap_deep_capture(how, depth - 1, frames);
+  asm volatile("" ::: "memory");
+  return t;
+}
+}  // namespace
+
+// The unwinders are asked for no more frames than a trace needs (each costs time): a trace must
+// still hold every frame asked for, the same ones whichever unwinder found them.
+TEST_CASE("stack_trace: libunwind and libgcc give every frame asked for, the same frames") {
+  constexpr std::size_t frames = 8;
+  std::vector<stack_trace> traces;
+  for (const stack_unwinder how : {stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+    if (!stack_trace::available(how)) continue;
+    const std::string path = name_of(how);
+    CAPTURE(path);
+    for (const std::size_t asked : {std::size_t{1}, std::size_t{3}, frames}) {
+      CAPTURE(asked);
+      const stack_trace t = pmrheap_deep_capture(how, 12, asked);
+      REQUIRE(t.size() == asked);
+    }
+    traces.push_back(pmrheap_deep_capture(how, 12, frames));
+  }
+  if (traces.size() < 2) {
+    MESSAGE("libunwind or libgcc is not available on this target: the comparison is skipped");
+    return;
+  }
+  // The deepest frames are the same call sites in the recursion; only the outermost (the call from
+  // this test case) differs between the two captures.
+  for (std::size_t i = 0; i + 1 < frames; ++i) CHECK(traces[0][i] == traces[1][i]);
 }
