@@ -15,9 +15,9 @@
 //   _Unwind_Backtrace and _Unwind_RaiseException, and a link that puts it before libgcc_s moves the
 //   whole process's C++ exception unwinding (and the libgcc path, measured 4x slower) onto it.
 //   RTLD_LOCAL keeps its symbols out of the process's lookup scope.
-// - Which frames to drop is found, not counted: each walker looks for its own return address
-//   (into capture_stack) in what it got, so inlining or an unwinder that reports its own frame
-//   cannot shift the trace by one.
+// - Which frames to drop is found, not counted: each walker looks for a known return address (its
+//   own into capture_stack, or capture_stack's own for the inlined libunwind walker) in what it
+//   got, so inlining or an unwinder that reports its own frame cannot shift the trace by one.
 #include "stack_capture.hpp"
 
 #include <cstdint>
@@ -163,14 +163,16 @@ unw_backtrace_fn libunwind() noexcept {
   return fn;
 }
 
-PMRHEAP_NOINLINE std::size_t walk_libunwind(void** out, std::size_t frames, std::size_t skip) noexcept {
+// Inlined into its caller, capture_stack or capture_stack_with (`own` is that caller's return
+// address): libunwind reports the caller's frame first, then `own`'s, and every frame it walks
+// costs ~7 ns, so a frame of this walker's own would be paid on every capture. It asks for no more
+// frames than needed too; a libunwind version that reported frames of its own before those would
+// leave the trace short, so it is asked again, for more.
+[[gnu::always_inline]] inline std::size_t walk_libunwind(void** out, std::size_t frames, std::size_t skip,
+                                                         const void* own) noexcept {
   const unw_backtrace_fn fn = libunwind();
   if (fn == nullptr) return 0;
   void* buf[scratch_frames];
-  const void* const own = __builtin_return_address(0);
-  // libunwind costs ~7 ns a frame, so ask for no more than needed: libunwind 1.6 reports this
-  // function's frame first, then capture_stack's (`own`), then the caller's. A version that
-  // reported frames of its own before those would leave the trace short: asked again, for more.
   std::size_t want = 2 + skip + frames;
   for (;;) {
     const int got = fn(buf, static_cast<int>(want));
@@ -235,8 +237,9 @@ bool unwinder_available(stack_unwinder how) noexcept {
   return false;
 }
 
-// Each walker is called, not tail-called (the empty asm after it), so its return address points
-// into this function: that is how the walkers find where the caller's frames begin.
+// Each walker but libunwind's is called, not tail-called (the empty asm after it), so its return
+// address points into this function; libunwind's is inlined and given this function's return
+// address. That is how the walkers find where the caller's frames begin.
 PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, std::size_t frames,
                                                 std::size_t skip) noexcept {
   if (!unwinder_available(how)) return 0;  // as documented: empty, never a path that cannot run
@@ -252,7 +255,7 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
 #endif
     break;
     case stack_unwinder::libunwind:
-      n = walk_libunwind(out, frames, skip + 1);
+      n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
       break;
     case stack_unwinder::libgcc:
       n = walk_libgcc(out, frames, skip + 1);
@@ -272,7 +275,7 @@ PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::
     asm volatile("" ::: "memory");
     if (complete) return n;
 #endif
-    n = walk_libunwind(out, frames, skip + 1);
+    n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
     asm volatile("" ::: "memory");
     if (n != 0) return n;
   }
