@@ -150,9 +150,9 @@ class debug_state;  // src/testing/debug_state.hpp
 /// **Cost**: per allocate, a stack capture (stack_trace::capture; none with stack_trace_frames 0),
 /// a table insert and the fills; per deallocate, a capture, a lookup, a canary check and a fill,
 /// and once the quarantine is full, the check and release of its oldest block. Figures in
-/// docs/testing/debug_resource.md. Bookkeeping, on the global heap: 64 to 128 bytes per live or
-/// quarantined block, about 300 more with traces; plus the canary and the quarantined memory. Stack
-/// traces are symbolised only in reports.
+/// docs/testing/debug_resource.md. Bookkeeping, on the global heap: 64 to 128 bytes per live block,
+/// 32 to 64 per quarantined block, about 300 more with traces; plus the canary and the quarantined
+/// memory. Stack traces are symbolised only in reports.
 /// **Thread safety**: safe by default; one mutex around every operation, and the backing is only
 /// ever called under it, so a backing that is not thread-safe is fine. With
 /// debug_options::thread_safe off: none.
