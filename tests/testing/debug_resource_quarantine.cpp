@@ -228,8 +228,8 @@ TEST_CASE("debug_resource: blocks freed in random order are all found") {
     live.pop_back();
     d.deallocate(p, bytes, 8);
   };
-  // 1200 to 1700 live blocks and 300 quarantined: the table (4096 slots once it holds 1024
-  // records) stays 37-50% full, where runs that wrap are common enough.
+  // 1200 to 1700 live blocks and 300 quarantined: the table of live blocks (4096 slots once it
+  // holds 1024) stays 29-42% full, where runs that wrap are common enough.
   for (int i = 0; i < 200000; ++i) {
     if (live.size() > 1200 && (live.size() > 1700 || below(2) == 0)) {
       free_one();
@@ -249,4 +249,35 @@ TEST_CASE("debug_resource: blocks freed in random order are all found") {
   CHECK(d.blocks_in_use() == 0);
   CHECK(d.statistics().quarantined_blocks == 300);
   CHECK(rec.errors.size() == 1);
+}
+
+// Freed blocks' records live in the quarantine's ring, oldest first; a second free searches it.
+TEST_CASE("debug_resource: a double free is found anywhere in the quarantine, after its ring has wrapped") {
+  recorder rec;
+  debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
+    o.quarantine_blocks = 5;
+    o.stack_trace_frames = 0;
+  }));
+  // Many times round the ring (it starts with 64 slots and holds 5 here).
+  for (std::size_t i = 0; i < 500; ++i) d.deallocate(d.allocate(8 + i % 50, 8), 8 + i % 50, 8);
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 5; ++i) blocks.push_back(d.allocate(16 * (i + 1), 8));
+  for (std::size_t i = 0; i < 5; ++i) d.deallocate(blocks[i], 16 * (i + 1), 8);  // the ring: 0 (oldest) .. 4
+  REQUIRE(rec.errors.empty());
+  for (const std::size_t i : {std::size_t{2}, std::size_t{0}, std::size_t{4}}) {
+    CAPTURE(i);
+    d.deallocate(blocks[i], 16 * (i + 1), 8);
+    const debug_error& e = rec.only();
+    CHECK(e.kind == debug_error_kind::double_free);
+    CHECK(e.address == blocks[i]);
+    CHECK(e.message.find(fmt::format("the {}-byte block at {}", 16 * (i + 1), blocks[i])) != std::string::npos);
+    rec.errors.clear();
+  }
+  // One more free pushes block 0 out: a free of it now names no block (no retain_metadata).
+  d.deallocate(d.allocate(24, 8), 24, 8);
+  d.deallocate(blocks[0], 16, 8);
+  CHECK(rec.only().kind == debug_error_kind::invalid_free);
+  CHECK(d.statistics().total_deallocations == 506);
+  CHECK(d.statistics().quarantined_blocks == 5);
+  CHECK(d.blocks_in_use() == 0);
 }
