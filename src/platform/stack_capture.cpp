@@ -168,8 +168,8 @@ unw_backtrace_fn libunwind() noexcept {
 // costs ~7 ns, so a frame of this walker's own would be paid on every capture. It asks for no more
 // frames than needed too; a libunwind version that reported frames of its own before those would
 // leave the trace short, so it is asked again, for more.
-[[gnu::always_inline]] inline std::size_t walk_libunwind(void** out, std::size_t frames, std::size_t skip,
-                                                         const void* own) noexcept {
+PMRHEAP_ALWAYS_INLINE std::size_t walk_libunwind(void** out, std::size_t frames, std::size_t skip,
+                                                 const void* own) noexcept {
   const unw_backtrace_fn fn = libunwind();
   if (fn == nullptr) return 0;
   void* buf[scratch_frames];

@@ -38,6 +38,16 @@
 #  define PMRHEAP_NOINLINE
 #endif
 
+// For the rare function whose own stack frame would be a cost (stack capture, where every frame
+// an unwinder walks is time): inlined even where the compiler's heuristics would not.
+#if defined(__GNUC__)
+#  define PMRHEAP_ALWAYS_INLINE __attribute__((always_inline)) inline
+#elif defined(_MSC_VER)
+#  define PMRHEAP_ALWAYS_INLINE __forceinline
+#else
+#  define PMRHEAP_ALWAYS_INLINE inline
+#endif
+
 // Internal invariant checks: on in debug builds, gone with NDEBUG. Every use states the broken rule
 // in a sentence. Checks on *arguments* never use this: bad arguments get a defined error instead.
 #ifndef NDEBUG
