@@ -58,8 +58,8 @@ namespace {
 constexpr std::size_t max_skip = 64;
 constexpr std::size_t scratch_frames = stack_trace::max_frames + max_skip + 8;
 
-// Where the caller's frames begin in buf: just past `own` (the walker's return address into
-// capture_stack), or `fallback` when it is not among the first entries.
+// Where the caller's frames begin in buf: just past `own` (the known return address of the
+// design notes above), or `fallback` when it is not among the first entries.
 std::size_t first_frame(void* const* buf, std::size_t got, const void* own, std::size_t fallback) noexcept {
   for (std::size_t i = 0; i < got && i < 8; ++i)
     if (buf[i] == own) return i + 1;

@@ -48,7 +48,6 @@ class record_ring {
     return r;
   }
   [[nodiscard]] const record& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
-  [[nodiscard]] record& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & mask_]; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   // The record of the block at `p`, or nullptr. Addresses are unique here: held memory is not
