@@ -14,54 +14,29 @@ namespace {
 
 constinit detail::immortal<smp_resource> global_smp_resource;
 
-// The thread's cache: zero-initialised (fresh), no constructor or destructor, so the fast path
-// reads it without a guard. Initial-exec TLS on ELF makes that one %fs-relative access even in the
-// shared library, instead of a call to __tls_get_addr.
+// The thread's cache is a record of smp_resource's own, mapped from the OS and recycled when the
+// thread exits; the thread_local holds only its address. So the thread-local storage stays one
+// pointer (a library loaded by dlopen gets little static TLS), and on mingw-w64, whose g++ keeps
+// thread_locals in emulated TLS that winpthreads frees before the C++ thread_local destructors run,
+// the flush at thread exit still finds the cache. The fresh and dead caches are shared and never
+// written: their capacity is 0 and their lists empty, so every call on them takes a slow path, which
+// does not write them. Initial-exec TLS on ELF makes the fast path's read of the address one
+// %fs-relative load even in the shared library, instead of a call to __tls_get_addr.
 #if defined(__ELF__)
 #  define PMRHEAP_SMP_TLS_MODEL [[gnu::tls_model("initial-exec")]]
 #else
 #  define PMRHEAP_SMP_TLS_MODEL
 #endif
-#if defined(__GNUC__)
-#  define PMRHEAP_SMP_PREFETCH(p) __builtin_prefetch(p)
-#else
-#  define PMRHEAP_SMP_PREFETCH(p) static_cast<void>(p)
-#endif
-#if defined(__MINGW32__)
-#  define PMRHEAP_SMP_CACHE_RECORDS 1
-#endif
 
-#if !defined(PMRHEAP_SMP_CACHE_RECORDS)
-PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache cache{};
-smp::thread_cache& my_cache() noexcept { return cache; }
-
-// Registered on a thread's first slow path; at thread exit it gives the cache's blocks back to a
-// slot and leaves the cache dead, so blocks freed by later thread_local destructors go to a slot too.
-struct cache_flusher {
-  bool armed = false;
-  ~cache_flusher() { smp::flush_all(cache, smp::cache_state::dead); }
-};
-thread_local cache_flusher flusher;
-
-PMRHEAP_NOINLINE void start_cache() noexcept {
-  smp::start(cache);
-  flusher.armed = true;
-}
-#else
-// mingw-w64's g++ keeps thread_locals in emulated TLS, whose storage winpthreads frees before the
-// C++ thread_local destructors run: a flusher found the cache zeroed, and every thread that exited
-// stranded its cached blocks (seen under wine). Here the cache is a record of ours, the thread_local
-// holds only its address, and a pthread key's destructor, which is handed the record itself,
-// flushes it and recycles the record. The fresh and dead caches are shared and never written: their
-// room is 0 and their lists empty, so every call on them takes a slow path, which does not write them.
 struct cache_record {
-  smp::thread_cache cache;
+  smp::thread_cache cache;  // first, so a cache's address is its record's
   cache_record* next_free;
+  void* blocks[smp::cached_max()];
 };
+
 constinit smp::thread_cache fresh_cache{};
-constinit smp::thread_cache dead_cache{{}, {}, 0, smp::cache_state::dead};
-constinit thread_local smp::thread_cache* cache = &fresh_cache;
-smp::thread_cache& my_cache() noexcept { return *cache; }
+constinit smp::thread_cache dead_cache{{}, 0, smp::cache_state::dead};
+PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache* cache = &fresh_cache;
 
 constinit smp::spin_flag records_lock;
 constinit cache_record* free_records = nullptr;
@@ -71,7 +46,8 @@ cache_record* take_record() noexcept {
   if (free_records == nullptr) {
     // Records are never unmapped, like slabs; threads that exit give theirs back for reuse.
     constexpr std::size_t chunk = std::size_t{64} << 10;
-    if (auto* const first = static_cast<cache_record*>(platform::map(chunk, alignof(cache_record)))) {
+    static_assert(sizeof(cache_record) <= chunk);
+    if (auto* const first = static_cast<cache_record*>(smp::map_metadata(chunk))) {
       for (std::size_t i = 0; i < chunk / sizeof(cache_record); ++i) {
         first[i].next_free = free_records;
         free_records = &first[i];
@@ -91,51 +67,65 @@ void give_record(cache_record* r) noexcept {
   records_lock.unlock();
 }
 
-void on_thread_exit(void* p) noexcept {
-  auto* const r = static_cast<cache_record*>(p);
+// At thread exit: every cached block to a slot, the record back to the pool.
+void retire(cache_record* r) noexcept {
   cache = &dead_cache;  // first: nothing may reach the record once it is recycled
   smp::flush_all(r->cache, smp::cache_state::dead);
   give_record(r);
 }
 
-PMRHEAP_NOINLINE void start_cache() noexcept {
+#if !defined(__MINGW32__)
+// Registered on a thread's first slow path; its destructor runs among the thread_local
+// destructors, so blocks freed by later ones go to a slot through the dead cache.
+struct cache_flusher {
+  cache_record* record = nullptr;
+  ~cache_flusher() {
+    if (record != nullptr) retire(record);
+  }
+};
+thread_local cache_flusher flusher;
+
+bool arm_exit(cache_record* r) noexcept {
+  flusher.record = r;
+  return true;
+}
+#else
+void on_thread_exit(void* p) noexcept { retire(static_cast<cache_record*>(p)); }
+
+bool arm_exit(cache_record* r) noexcept {
   static pthread_key_t exit_key;
   static const bool have_key = ::pthread_key_create(&exit_key, on_thread_exit) == 0;
-  cache_record* const r = have_key ? take_record() : nullptr;
+  return have_key && ::pthread_setspecific(exit_key, r) == 0;
+}
+#endif
+
+PMRHEAP_NOINLINE void start_cache() noexcept {
+  cache_record* const r = take_record();
   if (r == nullptr) {
     cache = &dead_cache;  // no record: every block goes straight to a slot
     return;
   }
   r->cache = smp::thread_cache{};
-  smp::start(r->cache);
-  if (::pthread_setspecific(exit_key, r) != 0) {
+  smp::start(r->cache, r->blocks);
+  if (!arm_exit(r)) {
     give_record(r);
     cache = &dead_cache;
     return;
   }
   cache = &r->cache;
 }
-#endif
 
-// A dead cache (the thread is exiting, or has no cache of its own) is never filled: each block
-// goes to or comes from a slot through a cache on the stack.
+// A dead cache (the thread is exiting, or has no cache of its own) is never filled: an allocation
+// takes a batch into a list on the stack and gives back the rest, a free goes straight to a slot.
 PMRHEAP_NOINLINE void* allocate_dead(unsigned c) noexcept {
+  void* blocks[2 * smp::max_batch];
   smp::thread_cache local{};
   local.state = smp::cache_state::dead;
+  local.lists[c].base = blocks;
   if (!smp::refill(local, c)) return nullptr;
-  smp::block* const b = local.head[c];
-  local.head[c] = b->next;
+  void* const p = blocks[--local.lists[c].count];
   smp::flush_all(local, smp::cache_state::dead);
-  return b;
-}
-
-PMRHEAP_NOINLINE void deallocate_dead(void* p, unsigned c) noexcept {
-  smp::thread_cache local{};
-  local.state = smp::cache_state::dead;
-  auto* const b = static_cast<smp::block*>(p);
-  b->next = nullptr;
-  local.head[c] = b;
-  smp::flush_all(local, smp::cache_state::dead);
+  return p;
 }
 
 std::size_t page_round(std::size_t bytes) noexcept {
@@ -144,28 +134,21 @@ std::size_t page_round(std::size_t bytes) noexcept {
 }
 
 PMRHEAP_NOINLINE void* allocate_small_slow(unsigned c) noexcept {
-  if (my_cache().state == smp::cache_state::fresh) start_cache();
-  smp::thread_cache& t = my_cache();
+  if (cache->state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = *cache;
   if (t.state == smp::cache_state::dead) return allocate_dead(c);
-  if (t.head[c] == nullptr && !smp::refill(t, c)) return nullptr;
-  smp::block* const b = t.head[c];
-  t.head[c] = b->next;
-  ++t.room[c];
-  return b;
+  smp::class_cache& l = t.lists[c];
+  if (l.count == 0 && !smp::refill(t, c)) return nullptr;
+  return l.base[--l.count];
 }
 
 PMRHEAP_NOINLINE void deallocate_small_slow(void* p, unsigned c) noexcept {
-  if (my_cache().state == smp::cache_state::fresh) start_cache();
-  smp::thread_cache& t = my_cache();
-  if (t.state == smp::cache_state::dead) return deallocate_dead(p, c);
-  auto* const b = static_cast<smp::block*>(p);
-  b->next = t.head[c];
-  t.head[c] = b;
-  if (t.room[c] != 0) {
-    --t.room[c];
-  } else {
-    smp::flush_surplus(t, c);
-  }
+  if (cache->state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = *cache;
+  if (t.state == smp::cache_state::dead) return smp::give_block(p, c);
+  smp::class_cache& l = t.lists[c];
+  if (l.count == l.capacity) smp::flush_surplus(t, c);
+  l.base[l.count++] = p;
 }
 
 PMRHEAP_NOINLINE void* allocate_large(std::size_t bytes, std::size_t alignment) noexcept {
@@ -204,7 +187,8 @@ smp_statistics smp_resource::statistics() noexcept {
   s.slabs = smp::stats.slabs.load(std::memory_order_relaxed);
   s.large_bytes = smp::stats.large_bytes.load(std::memory_order_relaxed);
   s.large_blocks = smp::stats.large_blocks.load(std::memory_order_relaxed);
-  s.bytes_mapped = s.slab_bytes + s.large_bytes;
+  s.metadata_bytes = smp::stats.metadata_bytes.load(std::memory_order_relaxed);
+  s.bytes_mapped = s.slab_bytes + s.large_bytes + s.metadata_bytes;
   s.peak_bytes_mapped = smp::stats.peak.load(std::memory_order_relaxed);
   if (s.peak_bytes_mapped < s.bytes_mapped) s.peak_bytes_mapped = s.bytes_mapped;
   s.slots = smp::slots_in_use();
@@ -217,21 +201,17 @@ std::size_t smp_resource::slot_size(std::size_t bytes, std::size_t alignment) no
   return shift <= smp::max_shift ? std::size_t{1} << shift : 0;
 }
 
-// The fast paths: a class from two OR-ed sizes, then a pop or push on the thread's own list.
+// The fast paths: a class from two OR-ed sizes, then a pop or push on the thread's own stack of
+// block pointers. The block itself is not read or written, so a block last touched on another
+// core costs no cache miss here.
 void* smp_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   const unsigned shift = smp::class_shift(bytes, alignment);
   // Zero bytes and alignment 0 land above max_shift; the power-of-two test catches alignment 3.
   if (shift <= smp::max_shift && (alignment & (alignment - 1)) == 0) [[likely]] {
-    const unsigned c = shift - smp::min_shift;
-    smp::thread_cache& t = my_cache();
-    if (smp::block* const b = t.head[c]) [[likely]] {
-      smp::block* const next = b->next;
-      t.head[c] = next;
-      ++t.room[c];
-      // The next allocation of this class reads `next`: a list refilled from a slot or left by
-      // freed containers is in no address order, so start that load now.
-      PMRHEAP_SMP_PREFETCH(next);
-      return b;
+    smp::class_cache& l = cache->lists[shift - smp::min_shift];
+    if (const std::uint32_t n = l.count) [[likely]] {
+      l.count = n - 1;
+      return l.base[n - 1];
     }
   }
   return allocate_checked(bytes, alignment);
@@ -246,11 +226,10 @@ void* smp_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) no
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift > smp::max_shift) return allocate_large(bytes, alignment);
   const unsigned c = shift - smp::min_shift;
-  smp::thread_cache& t = my_cache();
-  if (smp::block* const b = t.head[c]) [[likely]] {
-    t.head[c] = b->next;
-    ++t.room[c];
-    return b;
+  smp::class_cache& l = cache->lists[c];
+  if (const std::uint32_t n = l.count) [[likely]] {
+    l.count = n - 1;
+    return l.base[n - 1];
   }
   return allocate_small_slow(c);
 }
@@ -259,12 +238,11 @@ void smp_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignme
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift <= smp::max_shift) [[likely]] {
     const unsigned c = shift - smp::min_shift;
-    smp::thread_cache& t = my_cache();
-    if (t.room[c] != 0) [[likely]] {
-      auto* const b = static_cast<smp::block*>(p);
-      b->next = t.head[c];
-      t.head[c] = b;
-      --t.room[c];
+    smp::class_cache& l = cache->lists[c];
+    const std::uint32_t n = l.count;
+    if (n != l.capacity) [[likely]] {
+      l.base[n] = p;
+      l.count = n + 1;
       return;
     }
     return deallocate_small_slow(p, c);

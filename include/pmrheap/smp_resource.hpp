@@ -14,7 +14,7 @@ namespace pmrheap {
 /// What smp_resource holds from the OS, process-wide. Each counter is read on its own (relaxed),
 /// so a snapshot taken while other threads allocate may mix moments.
 struct smp_statistics {
-  /// Bytes mapped now: slab_bytes + large_bytes.
+  /// Bytes mapped now: slab_bytes + large_bytes + metadata_bytes.
   std::size_t bytes_mapped = 0;
   /// The largest bytes_mapped seen since the process started.
   std::size_t peak_bytes_mapped = 0;
@@ -26,6 +26,9 @@ struct smp_statistics {
   std::size_t large_bytes = 0;
   /// Large blocks live.
   std::size_t large_blocks = 0;
+  /// Bytes of bookkeeping: the threads' caches (about 5 KiB each on 64-bit targets) and the nodes
+  /// that carry batches of free blocks between threads. Kept for reuse, never returned to the OS.
+  std::size_t metadata_bytes = 0;
   /// Shared slots in use (one per CPU, at most smp_resource::max_slots).
   std::size_t slots = 0;
 };
@@ -34,10 +37,11 @@ struct smp_statistics {
 /// threads (Zig's SmpAllocator, lib/std/heap/SmpAllocator.zig, 0.14.0, plus a per-thread cache).
 /// - Small blocks (size and alignment up to max_small_size) take a power-of-two slot of at least
 ///   2 pointers from a slab of slab_size bytes mapped aligned to its size, so a slot of 2^k bytes is
-///   aligned to 2^k. Each thread keeps a free list per size class that it touches with plain loads
-///   and stores; only refills and surpluses (a batch of blocks at a time) reach the shared state:
-///   one slot per CPU (at most max_slots), each behind a try-lock, holding batches of free blocks
-///   and the slab being carved. A thread that finds its slot busy moves to the next one. A refill
+///   aligned to 2^k. Each thread keeps a stack of free block pointers per size class that it
+///   touches with plain loads and stores (a free block's memory is never read or written); only
+///   refills and surpluses (a batch of pointers at a time) reach the shared state: one slot per CPU
+///   (at most max_slots), each behind a try-lock, holding batches of free blocks and the slab being
+///   carved. A thread that finds its slot busy moves to the next one. A refill
 ///   looks in its own slot, then its slab, then the other slots, and only then maps a new slab, so
 ///   blocks freed by a consumer thread are found by the producer (memory stays bounded). A thread
 ///   that exits gives its cached blocks back to its slot.

@@ -2,6 +2,7 @@
 // smp_resource's shared state: the slots that per-thread caches refill from and flush to.
 #include "state.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "pmrheap/platform/pages.hpp"
@@ -10,25 +11,32 @@ namespace pmrheap::smp {
 
 namespace {
 
-// What a slot holds for one class: batches of free blocks (each a null-terminated chain of at most
-// limit(c) blocks, linked through the first block's next_batch) and the slab being carved.
+// What a slot holds for one class: full batches, blocks linked through themselves (only when no
+// batch node could be mapped, or freed by a thread whose cache is gone) and the slab being carved.
 struct class_state {
-  block* batches = nullptr;
+  batch_node* batches = nullptr;
+  block* loose = nullptr;
   std::byte* bump = nullptr;
   std::byte* bump_end = nullptr;
-  // Batches waiting here, read without the lock by other threads' refills to skip empty slots.
+  // Batches and loose blocks waiting here, read without the lock by other threads' refills to
+  // skip empty slots.
   std::atomic<std::size_t> waiting{0};
 };
 
 // Cache-line aligned so two threads on two slots do not share a line.
 struct alignas(64) slot {
   spin_flag lock;
+  batch_node* empty_nodes = nullptr;  // emptied by refills here, filled again by flushes here
   class_state classes[class_count];
 };
 
 constinit slot slots[smp_resource::max_slots];
 constinit std::atomic<unsigned> slot_count{0};
 constinit std::atomic<unsigned> next_start{0};
+
+// Batch nodes not yet in any slot: mapped a chunk at a time.
+constinit spin_flag node_pool_lock;
+constinit batch_node* node_pool = nullptr;
 
 // The CPU count, capped at max_slots; 1 when unknown. Computed once; racing first callers agree.
 unsigned count_slots() noexcept {
@@ -66,34 +74,79 @@ bool lock_briefly(slot& s) noexcept {
   return false;
 }
 
-// Pops a batch. Requires the slot's lock and a batch waiting.
-block* take_batch(class_state& cs) noexcept {
-  block* const b = cs.batches;
-  cs.batches = b->next_batch;
-  cs.waiting.store(cs.waiting.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  return b;
+void add_waiting(class_state& cs, std::size_t n) noexcept {
+  cs.waiting.store(cs.waiting.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+void sub_waiting(class_state& cs, std::size_t n) noexcept {
+  cs.waiting.store(cs.waiting.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
 }
 
-// Pushes the chain `b` of `n` blocks as a batch. Requires the slot's lock. The count rides in the
-// second block's spare link, so whoever takes the batch learns it from one read instead of walking
-// a chain of cold blocks.
-void put_batch(class_state& cs, block* b, std::uint32_t n) noexcept {
-  if (n > 1) b->next->next_batch = reinterpret_cast<block*>(static_cast<std::uintptr_t>(n));
-  b->next_batch = cs.batches;
-  cs.batches = b;
-  cs.waiting.store(cs.waiting.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+// An empty batch node: the slot's own spares first (requires its lock), else the pool, which maps
+// a chunk when it runs dry. nullptr when the OS refuses.
+batch_node* take_node(slot& s) noexcept {
+  if (batch_node* const n = s.empty_nodes) {
+    s.empty_nodes = n->next;
+    return n;
+  }
+  node_pool_lock.lock();
+  if (node_pool == nullptr) {
+    constexpr std::size_t chunk = std::size_t{64} << 10;
+    if (auto* const first = static_cast<batch_node*>(map_metadata(chunk))) {
+      for (std::size_t i = 0; i < chunk / sizeof(batch_node); ++i) {
+        first[i].next = node_pool;
+        node_pool = &first[i];
+      }
+    }
+  }
+  batch_node* const n = node_pool;
+  if (n != nullptr) node_pool = n->next;
+  node_pool_lock.unlock();
+  return n;
 }
 
-// Makes the batch `b` class c's list. A batch never holds more than limit(c) blocks.
-void install(thread_cache& t, unsigned c, block* b) noexcept {
-  const std::uint32_t n =
-      b->next == nullptr ? 1 : static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(b->next->next_batch));
-  t.head[c] = b;
-  t.room[c] = t.state == cache_state::live ? limit(c) - n : 0;
+// Takes up to `room` (at least batch(c)) blocks of class c waiting in `cs` into `out`: a whole
+// batch, else loose blocks. Requires the slot's lock. Returns the count, 0 when none wait.
+std::uint32_t take_waiting(slot& s, class_state& cs, unsigned c, void** out) noexcept {
+  if (batch_node* const b = cs.batches) {
+    cs.batches = b->next;
+    sub_waiting(cs, 1);
+    const std::uint32_t n = b->count;
+    std::copy_n(b->blocks, n, out);
+    b->next = s.empty_nodes;
+    s.empty_nodes = b;
+    return n;
+  }
+  std::uint32_t n = 0;
+  while (cs.loose != nullptr && n < batch(c)) {
+    out[n++] = cs.loose;
+    cs.loose = cs.loose->next;
+  }
+  sub_waiting(cs, n);
+  return n;
+}
+
+// Gives `n` blocks (at most max_batch) of class c to `s` as one batch, or linked through
+// themselves when no node can be had. Requires the slot's lock.
+void put_waiting(slot& s, unsigned c, void* const* blocks, std::uint32_t n) noexcept {
+  class_state& cs = s.classes[c];
+  if (batch_node* const b = take_node(s)) {
+    b->count = n;
+    std::copy_n(blocks, n, b->blocks);
+    b->next = cs.batches;
+    cs.batches = b;
+    add_waiting(cs, 1);
+    return;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto* const b = static_cast<block*>(blocks[i]);
+    b->next = cs.loose;
+    cs.loose = b;
+  }
+  add_waiting(cs, n);
 }
 
 // Takes up to batch(c) slots from the class's slab. Requires the slot's lock. Returns the first
-// and the count; the caller links them after unlocking.
+// and the count; the caller lists them after unlocking.
 std::byte* carve(class_state& cs, unsigned c, std::uint32_t& n) noexcept {
   const std::size_t size = std::size_t{1} << (c + min_shift);
   const std::size_t left = static_cast<std::size_t>(cs.bump_end - cs.bump) / size;
@@ -103,16 +156,11 @@ std::byte* carve(class_state& cs, unsigned c, std::uint32_t& n) noexcept {
   return first;
 }
 
-void link_carved(thread_cache& t, unsigned c, std::byte* first, std::uint32_t n) noexcept {
+// Lists `n` carved slots from `first`, the lowest address on top, so they go out in address order.
+void list_carved(class_cache& l, unsigned c, std::byte* first, std::uint32_t n) noexcept {
   const std::size_t size = std::size_t{1} << (c + min_shift);
-  block* head = nullptr;
-  for (std::uint32_t i = n; i-- > 0;) {
-    auto* b = reinterpret_cast<block*>(first + i * size);
-    b->next = head;
-    head = b;
-  }
-  t.head[c] = head;
-  t.room[c] = t.state == cache_state::live ? limit(c) - n : 0;
+  for (std::uint32_t i = 0; i < n; ++i) l.base[i] = first + (n - 1 - i) * size;
+  l.count = n;
 }
 
 }  // namespace
@@ -121,36 +169,46 @@ constinit counters stats;
 
 void add_mapped(std::atomic<std::size_t>& counter, std::size_t delta) noexcept {
   counter.fetch_add(delta, std::memory_order_relaxed);
-  const std::size_t now =
-      stats.slab_bytes.load(std::memory_order_relaxed) + stats.large_bytes.load(std::memory_order_relaxed);
+  const std::size_t now = stats.slab_bytes.load(std::memory_order_relaxed) +
+                          stats.large_bytes.load(std::memory_order_relaxed) +
+                          stats.metadata_bytes.load(std::memory_order_relaxed);
   std::size_t peak = stats.peak.load(std::memory_order_relaxed);
   while (now > peak && !stats.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
 }
 
+void* map_metadata(std::size_t bytes) noexcept {
+  void* const p = platform::map(bytes, alignof(std::max_align_t));
+  if (p != nullptr) add_mapped(stats.metadata_bytes, bytes);
+  return p;
+}
+
 std::size_t slots_in_use() noexcept { return slot_count.load(std::memory_order_relaxed); }
 
-void start(thread_cache& t) noexcept {
+void start(thread_cache& t, void** storage) noexcept {
   t.slot = next_start.fetch_add(1, std::memory_order_relaxed) % count_slots();
-  for (unsigned c = 0; c < class_count; ++c) t.room[c] = limit(c);
+  for (unsigned c = 0; c < class_count; ++c) {
+    t.lists[c] = class_cache{storage, 0, limit(c)};
+    storage += limit(c);
+  }
   t.state = cache_state::live;
 }
 
 bool refill(thread_cache& t, unsigned c) noexcept {
-  // 1. The thread's own slot: a waiting batch, else the slab being carved.
+  class_cache& l = t.lists[c];
+  // 1. The thread's own slot: waiting blocks, else the slab being carved.
   slot* own = &lock_own(t);
   class_state* cs = &own->classes[c];
-  if (cs->batches != nullptr) {
-    block* const b = take_batch(*cs);
+  if (cs->waiting.load(std::memory_order_relaxed) != 0) {
+    l.count = take_waiting(*own, *cs, c, l.base);
     own->lock.unlock();
-    install(t, c, b);
     return true;
   }
   std::uint32_t n = 0;
   std::byte* first = carve(*cs, c, n);
   own->lock.unlock();
   if (n != 0) {
-    link_carved(t, c, first, n);
+    list_carved(l, c, first, n);
     return true;
   }
   // 2. The other slots, so that blocks a consumer freed reach the producer before a new slab is
@@ -161,12 +219,9 @@ bool refill(thread_cache& t, unsigned c) noexcept {
     class_state& other = slots[i].classes[c];
     if (other.waiting.load(std::memory_order_relaxed) == 0) continue;
     if (!lock_briefly(slots[i])) continue;
-    block* const b = other.batches != nullptr ? take_batch(other) : nullptr;
+    l.count = take_waiting(slots[i], other, c, l.base);
     slots[i].lock.unlock();
-    if (b != nullptr) {
-      install(t, c, b);
-      return true;
-    }
+    if (l.count != 0) return true;
   }
   // 3. A new slab, mapped with no lock held.
   void* const slab = platform::map(smp_resource::slab_size, smp_resource::slab_size);
@@ -187,37 +242,48 @@ bool refill(thread_cache& t, unsigned c) noexcept {
   } else {
     platform::unmap(slab, smp_resource::slab_size);
   }
-  link_carved(t, c, first, n);
+  list_carved(l, c, first, n);
   return true;
 }
 
 void flush_surplus(thread_cache& t, unsigned c) noexcept {
-  // Keep the newest batch(c) blocks (the ones still in cache) and hand on the rest.
-  block* cut = t.head[c];
-  for (std::uint32_t i = 1; i < batch(c); ++i) cut = cut->next;
-  block* const rest = cut->next;
-  cut->next = nullptr;
-  t.room[c] = limit(c) - batch(c);
+  // The oldest blocks (the bottom of the stack) go; the newest, likelier in this core's cache, stay.
+  class_cache& l = t.lists[c];
+  const std::uint32_t n = batch(c);
   slot& own = lock_own(t);
-  put_batch(own.classes[c], rest, limit(c) + 1 - batch(c));
+  put_waiting(own, c, l.base, n);
   own.lock.unlock();
+  std::copy(l.base + n, l.base + l.count, l.base);
+  l.count -= n;
 }
 
 void flush_all(thread_cache& t, cache_state state) noexcept {
   if (state == cache_state::dead) t.state = cache_state::dead;
   slot* own = nullptr;
   for (unsigned c = 0; c < class_count; ++c) {
-    if (t.head[c] != nullptr) {
-      // Rare (thread exit, or a dead cache's one block): the thread's own blocks are walked.
-      std::uint32_t n = 0;
-      for (block* i = t.head[c]; i != nullptr; i = i->next) ++n;
+    class_cache& l = t.lists[c];
+    for (std::uint32_t done = 0; done < l.count;) {
+      const std::uint32_t n = std::min(l.count - done, max_batch);
       if (own == nullptr) own = &lock_own(t);
-      put_batch(own->classes[c], t.head[c], n);
-      t.head[c] = nullptr;
+      put_waiting(*own, c, l.base + done, n);
+      done += n;
     }
-    t.room[c] = t.state == cache_state::live ? limit(c) : 0;
+    l.count = 0;
+    if (t.state == cache_state::dead) l.capacity = 0;
   }
   if (own != nullptr) own->lock.unlock();
+}
+
+void give_block(void* p, unsigned c) noexcept {
+  // Rare (a thread whose cache is gone): linked through itself, no node for one block.
+  thread_cache local{};
+  slot& s = lock_own(local);
+  class_state& cs = s.classes[c];
+  auto* const b = static_cast<block*>(p);
+  b->next = cs.loose;
+  cs.loose = b;
+  add_waiting(cs, 1);
+  s.lock.unlock();
 }
 
 }  // namespace pmrheap::smp

@@ -13,9 +13,9 @@
 
 namespace pmrheap::smp {
 
-/// A lock held for a few list operations at a time: a slot's, and mingw's cache-record pool's
-/// (src/smp_resource.cpp). try_lock loads before it exchanges, so a waiter spins on reads of the
-/// cache line instead of writing it.
+/// A lock held for a few list operations at a time: a slot's, and the pools of batch nodes and of
+/// cache records. try_lock loads before it exchanges, so a waiter spins on reads of the cache line
+/// instead of writing it.
 class spin_flag {
  public:
   [[nodiscard]] bool try_lock() noexcept {
@@ -30,13 +30,16 @@ class spin_flag {
   std::atomic<bool> locked_{false};
 };
 
-// A free block holds two links: the next block of its batch and, in the first block of a batch
-// that waits in a slot, the next batch (in the second block: the batch's block count). So the
-// smallest slot is two pointers: 16 B on 64-bit, 8 B on 32-bit targets, where the class table
-// gains one class.
+// A free block is never read or written by smp_resource while it sits in a thread's cache or in a
+// batch: both hold pointers to blocks, not links through them. So a block freed on another core is
+// not pulled into the freeing core's cache by the free, nor back by the next allocation: the pointer
+// moves, the block's memory stays where the user left it (tcmalloc's per-CPU caches work the same
+// way). Only when no batch can be had (the OS refuses one) are blocks linked through themselves, a
+// `block` each; that is why the smallest slot is two pointers: 16 B on 64-bit, 8 B on 32-bit
+// targets, where the class table gains one class.
 struct block {
   block* next;
-  block* next_batch;
+  block* spare;
 };
 
 inline constexpr unsigned min_shift = std::bit_width(sizeof(block)) - 1;
@@ -53,35 +56,61 @@ static_assert(smp_resource::slab_size >= 2 * smp_resource::max_small_size,
   return static_cast<unsigned>(std::bit_width((bytes - 1) | (alignment - 1) | (sizeof(block) - 1)));
 }
 
-/// Blocks a refill brings and a surplus flush leaves: about 8 KiB, between 1 and 64 blocks. A
+/// Most blocks in a batch.
+inline constexpr std::uint32_t max_batch = 64;
+
+/// Blocks a refill brings and a surplus flush hands on: about 8 KiB, between 1 and max_batch. A
 /// thread caches at most limit() = 2 * batch() blocks per class, so a thread's cache holds at
 /// most about 16 KiB per class (64 KiB for the 32 KiB class).
 [[nodiscard]] constexpr std::uint32_t batch(unsigned c) noexcept {
   const std::size_t n = (std::size_t{8} << 10) >> (c + min_shift);
-  return n < 1 ? 1 : n > 64 ? 64 : static_cast<std::uint32_t>(n);
+  return n < 1 ? 1 : n > max_batch ? max_batch : static_cast<std::uint32_t>(n);
 }
 [[nodiscard]] constexpr std::uint32_t limit(unsigned c) noexcept { return 2 * batch(c); }
 
+/// Pointers a thread's cache holds in all: the sum of the limits.
+[[nodiscard]] constexpr std::size_t cached_max() noexcept {
+  std::size_t n = 0;
+  for (unsigned c = 0; c < class_count; ++c) n += limit(c);
+  return n;
+}
+
+/// Blocks of one size class on their way between threads: pointers, so handing a batch on touches
+/// neither its blocks nor their cache lines. Kept in the slots; never returned to the OS.
+struct batch_node {
+  batch_node* next;
+  std::uint32_t count;
+  void* blocks[max_batch];
+};
+
 enum class cache_state : std::uint8_t { fresh, live, dead };
 
-/// One thread's blocks. Invariant while live: the list of class c holds limit(c) - room[c] blocks.
-/// Fresh and dead caches have room 0 everywhere, so every deallocate takes the slow path, which
-/// sets a fresh cache up and hands a dead one's blocks straight to a slot.
+/// One class of a thread's cache: a stack of `count` block pointers at `base`, room for `capacity`.
+/// Fresh and dead caches have capacity 0 and count 0, so every call on them takes a slow path.
+struct class_cache {
+  void** base;
+  std::uint32_t count;
+  std::uint32_t capacity;
+};
+
+/// One thread's blocks. Invariant while live: capacity = limit(c) and count <= capacity per class.
 struct thread_cache {
-  block* head[class_count];
-  std::uint32_t room[class_count];
+  class_cache lists[class_count];
   std::uint32_t slot;
   cache_state state;
 };
 
-/// Fills the empty list of class `c` with a batch. **Returns**: false when the OS refuses a slab.
+/// Fills the empty list of class `c` with up to a batch (a dead cache's list, for one allocation,
+/// has room for max_batch pointers). **Returns**: false when the OS refuses a slab.
 bool refill(thread_cache& t, unsigned c) noexcept;
-/// The list of class `c` has one block more than its limit: keeps batch(c), gives the rest to a slot.
+/// The list of class `c` is full: hands its oldest batch(c) blocks on to a slot.
 void flush_surplus(thread_cache& t, unsigned c) noexcept;
 /// Gives every cached block to a slot, for good when `state` is dead (the thread is exiting).
 void flush_all(thread_cache& t, cache_state state) noexcept;
-/// Sets a fresh cache up: a slot, room in every class.
-void start(thread_cache& t) noexcept;
+/// Gives the block `p` of class `c` straight to a slot (a dead cache's free).
+void give_block(void* p, unsigned c) noexcept;
+/// Sets a fresh cache up over `storage`, room for cached_max() pointers: a slot, room in every class.
+void start(thread_cache& t, void** storage) noexcept;
 
 /// The process-wide counters behind smp_resource::statistics().
 struct counters {
@@ -89,11 +118,15 @@ struct counters {
   std::atomic<std::size_t> slabs{0};
   std::atomic<std::size_t> large_bytes{0};
   std::atomic<std::size_t> large_blocks{0};
+  std::atomic<std::size_t> metadata_bytes{0};
   std::atomic<std::size_t> peak{0};
 };
 extern counters stats;
 /// Adds `delta` (two's complement for a decrease) to `counter` and updates the peak.
 void add_mapped(std::atomic<std::size_t>& counter, std::size_t delta) noexcept;
+/// Maps `bytes` of bookkeeping (cache records, batch nodes), counted in metadata_bytes and never
+/// unmapped. **Returns**: nullptr when the OS refuses.
+[[nodiscard]] void* map_metadata(std::size_t bytes) noexcept;
 /// Shared slots in use (0 before the first thread starts).
 [[nodiscard]] std::size_t slots_in_use() noexcept;
 
