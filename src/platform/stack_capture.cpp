@@ -7,7 +7,8 @@
 //   frame pointers leaves anything in that register, so every pointer is checked before it is
 //   read: word-aligned, above the previous one, inside this thread's stack (asked of pthreads once
 //   per thread). A walk that does not reach the frames asked for is incomplete and capture_stack
-//   falls back to the next unwinder. A function without a frame pointer that leaves the register
+//   falls back to the next unwinder; a thread whose walks keep coming up short skips them for a
+//   while (walk_state below). A function without a frame pointer that leaves the register
 //   alone is passed over unseen (its caller's record is next in the chain): such traces can miss
 //   frames of code built without frame pointers, never the caller's, whose return address sits in
 //   the kit's own record.
@@ -84,30 +85,40 @@ std::size_t take(void** out, std::size_t frames, std::size_t skip, void* const* 
 // ---- frame pointers -----------------------------------------------------------------------------
 
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-struct stack_bounds {
+// A thread's stack bounds, asked once, and whether its captures try the frame-pointer walk first.
+// A program built without frame pointers (the default of g++ and clang at -O1 and above) makes
+// every walk come up short, and each failed attempt costs about as much as the walk itself before
+// libunwind redoes the capture. So after `misses_to_skip` incomplete walks in a row the next
+// `captures_skipped` captures go straight to libunwind; then one walk is tried again, and a success
+// starts the count over. Only the speed depends on this: a walk is used only when complete.
+struct walk_state {
   std::uintptr_t low = 0;
   std::uintptr_t high = 0;  // 0: not asked yet; 1: unknown, no walk on this thread
+  std::uint32_t misses = 0;
+  std::uint32_t skipping = 0;
 };
+constexpr std::uint32_t misses_to_skip = 8;
+constexpr std::uint32_t captures_skipped = 256;
 
-PMRHEAP_NOINLINE stack_bounds ask_stack_bounds() noexcept {
-  stack_bounds b{0, 1};
+PMRHEAP_NOINLINE void ask_stack_bounds(walk_state& w) noexcept {
+  w.low = 0;
+  w.high = 1;
   pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return b;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
   void* base = nullptr;
   std::size_t size = 0;
   if (pthread_attr_getstack(&attr, &base, &size) == 0 && base != nullptr) {
-    b.low = reinterpret_cast<std::uintptr_t>(base);
-    b.high = b.low + size;
+    w.low = reinterpret_cast<std::uintptr_t>(base);
+    w.high = w.low + size;
   }
   pthread_attr_destroy(&attr);
-  return b;
 }
 
-const stack_bounds& this_thread_stack() noexcept {
-  thread_local stack_bounds bounds;
-  if (bounds.high == 0) [[unlikely]]
-    bounds = ask_stack_bounds();
-  return bounds;
+walk_state& this_thread_walk() noexcept {
+  thread_local walk_state w;
+  if (w.high == 0) [[unlikely]]
+    ask_stack_bounds(w);
+  return w;
 }
 
 // Returns the number written; `complete` when that is `frames`. A walk is cut short by a frame
@@ -116,7 +127,7 @@ const stack_bounds& this_thread_stack() noexcept {
 PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(void** out, std::size_t frames, std::size_t skip,
                                                                  bool& complete) noexcept {
   complete = false;
-  const stack_bounds& stack = this_thread_stack();
+  const walk_state& stack = this_thread_walk();
   if (stack.high <= 1) return 0;  // bounds unknown: never read a frame record
   constexpr std::uintptr_t word = sizeof(void*);
   auto fp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
@@ -221,7 +232,7 @@ bool unwinder_available(stack_unwinder how) noexcept {
   switch (how) {
     case stack_unwinder::frame_pointers:
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-      return !detail::running_on_valgrind() && this_thread_stack().high > 1;
+      return !detail::running_on_valgrind() && this_thread_walk().high > 1;
 #else
       return false;
 #endif
@@ -270,10 +281,22 @@ PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::
   std::size_t n = 0;
   if (!detail::running_on_valgrind()) {
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
-    bool complete = false;
-    n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
-    asm volatile("" ::: "memory");
-    if (complete) return n;
+    walk_state& w = this_thread_walk();
+    if (w.skipping != 0) {
+      --w.skipping;
+    } else {
+      bool complete = false;
+      n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
+      asm volatile("" ::: "memory");
+      if (complete) {
+        w.misses = 0;
+        return n;
+      }
+      if (++w.misses >= misses_to_skip) {
+        w.misses = misses_to_skip;  // after the pause one more miss pauses again
+        w.skipping = captures_skipped;
+      }
+    }
 #endif
     n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
     asm volatile("" ::: "memory");

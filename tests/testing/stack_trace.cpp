@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -72,6 +73,29 @@ TEST_CASE("stack_trace: the first frame is the caller of capture; skip moves up 
   CHECK(full[0] != full[1]);
   CHECK(skipped[0] == full[1]);  // the return address inside pmrheap_trace_middle
   CHECK(skipped[1] != full[1]);  // already in this test case (a different call site from full's)
+}
+
+namespace {
+PMRHEAP_NOINLINE stack_trace four_frames() {
+  stack_trace t = pmrheap_trace_middle(4, 0);
+  asm volatile("");
+  return t;
+}
+}  // namespace
+
+// A thread whose frame-pointer walks keep coming up short skips them for a while and goes straight
+// to the next unwinder: the frames must not change when it does, or when it tries a walk again.
+TEST_CASE("stack_trace: the same frames while a thread's frame-pointer walks are paused and after") {
+  std::vector<stack_trace> traces;
+  for (int i = 0; i < 600; ++i) {
+    // As deep as allowed: no walk on this stack reaches max_frames, so it comes up short every time.
+    const stack_trace deep = pmrheap_trace_middle(stack_trace::max_frames, 0);
+    REQUIRE(deep.size() >= 3);
+    traces.push_back(four_frames());
+    REQUIRE(traces.back().size() == 4);
+    CHECK(deep[0] == traces.back()[0]);  // the return address inside pmrheap_trace_leaf
+  }
+  for (const stack_trace& t : traces) CHECK(std::equal(t.begin(), t.end(), traces.front().begin()));
 }
 
 TEST_CASE("stack_trace: printing names the capturing function, and file:line with libbacktrace") {
