@@ -14,14 +14,21 @@ namespace {
 
 constinit detail::immortal<smp_resource> global_smp_resource;
 
-// The thread's cache is a record of smp_resource's own, mapped from the OS and recycled when the
-// thread exits; the thread_local holds only its address. So the thread-local storage stays one
-// pointer (a library loaded by dlopen gets little static TLS), and on mingw-w64, whose g++ keeps
-// thread_locals in emulated TLS that winpthreads frees before the C++ thread_local destructors run,
-// the flush at thread exit still finds the cache. The fresh and dead caches are shared and never
+// A thread's cache is a header (per class: where its stack of pointers is, how many, how many fit)
+// and the stacks themselves, about 5 KiB on 64-bit targets. The stacks are a record mapped by
+// smp_resource and recycled when the thread exits, so the static TLS a library gets stays small (a
+// library loaded by dlopen gets little). The header is a thread_local, zero (fresh: capacity 0 and
+// every list empty, so every call takes a slow path) until the thread's first slow path; the fast
+// path then reads it at a fixed offset from the thread pointer. Initial-exec TLS on ELF makes that
+// one %fs-relative access even in the shared library, instead of a call to __tls_get_addr.
+//
+// mingw-w64's g++ keeps thread_locals in emulated TLS, whose storage winpthreads frees before the
+// C++ thread_local destructors run: a flusher found the header zeroed, and every thread that exited
+// stranded its cached blocks (seen under wine). There the header is in the record too, the
+// thread_local holds only its address, and a pthread key's destructor, which is handed the record
+// itself, flushes it and recycles the record. Its fresh and dead headers are shared and never
 // written: their capacity is 0 and their lists empty, so every call on them takes a slow path, which
-// does not write them. Initial-exec TLS on ELF makes the fast path's read of the address one
-// %fs-relative load even in the shared library, instead of a call to __tls_get_addr.
+// does not write them.
 #if defined(__ELF__)
 #  define PMRHEAP_SMP_TLS_MODEL [[gnu::tls_model("initial-exec")]]
 #else
@@ -29,14 +36,12 @@ constinit detail::immortal<smp_resource> global_smp_resource;
 #endif
 
 struct cache_record {
-  smp::thread_cache cache;  // first, so a cache's address is its record's
+#if defined(__MINGW32__)
+  smp::thread_cache cache;  // first, so a header's address is its record's
+#endif
   cache_record* next_free;
   void* blocks[smp::cached_max()];
 };
-
-constinit smp::thread_cache fresh_cache{};
-constinit smp::thread_cache dead_cache{{}, 0, smp::cache_state::dead};
-PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache* cache = &fresh_cache;
 
 constinit smp::spin_flag records_lock;
 constinit cache_record* free_records = nullptr;
@@ -67,53 +72,62 @@ void give_record(cache_record* r) noexcept {
   records_lock.unlock();
 }
 
-// At thread exit: every cached block to a slot, the record back to the pool.
-void retire(cache_record* r) noexcept {
+#if !defined(__MINGW32__)
+PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache cache{};
+smp::thread_cache& my_cache() noexcept { return cache; }
+
+// Registered on a thread's first slow path; its destructor runs among the thread_local
+// destructors, gives every cached block to a slot and leaves the header dead, so blocks freed by
+// later destructors go to a slot too.
+struct cache_flusher {
+  cache_record* record = nullptr;
+  ~cache_flusher() {
+    smp::flush_all(cache, smp::cache_state::dead);
+    if (record != nullptr) give_record(record);
+  }
+};
+thread_local cache_flusher flusher;
+
+PMRHEAP_NOINLINE void start_cache() noexcept {
+  cache_record* const r = take_record();
+  if (r == nullptr) {
+    cache.state = smp::cache_state::dead;  // no stacks: every block goes straight to a slot
+    return;
+  }
+  smp::start(cache, r->blocks);
+  flusher.record = r;
+}
+#else
+constinit smp::thread_cache fresh_cache{};
+constinit smp::thread_cache dead_cache{{}, {}, {}, 0, smp::cache_state::dead};
+constinit thread_local smp::thread_cache* cache = &fresh_cache;
+smp::thread_cache& my_cache() noexcept { return *cache; }
+
+void on_thread_exit(void* p) noexcept {
+  auto* const r = static_cast<cache_record*>(p);
   cache = &dead_cache;  // first: nothing may reach the record once it is recycled
   smp::flush_all(r->cache, smp::cache_state::dead);
   give_record(r);
 }
 
-#if !defined(__MINGW32__)
-// Registered on a thread's first slow path; its destructor runs among the thread_local
-// destructors, so blocks freed by later ones go to a slot through the dead cache.
-struct cache_flusher {
-  cache_record* record = nullptr;
-  ~cache_flusher() {
-    if (record != nullptr) retire(record);
-  }
-};
-thread_local cache_flusher flusher;
-
-bool arm_exit(cache_record* r) noexcept {
-  flusher.record = r;
-  return true;
-}
-#else
-void on_thread_exit(void* p) noexcept { retire(static_cast<cache_record*>(p)); }
-
-bool arm_exit(cache_record* r) noexcept {
+PMRHEAP_NOINLINE void start_cache() noexcept {
   static pthread_key_t exit_key;
   static const bool have_key = ::pthread_key_create(&exit_key, on_thread_exit) == 0;
-  return have_key && ::pthread_setspecific(exit_key, r) == 0;
-}
-#endif
-
-PMRHEAP_NOINLINE void start_cache() noexcept {
-  cache_record* const r = take_record();
+  cache_record* const r = have_key ? take_record() : nullptr;
   if (r == nullptr) {
     cache = &dead_cache;  // no record: every block goes straight to a slot
     return;
   }
   r->cache = smp::thread_cache{};
   smp::start(r->cache, r->blocks);
-  if (!arm_exit(r)) {
+  if (::pthread_setspecific(exit_key, r) != 0) {
     give_record(r);
     cache = &dead_cache;
     return;
   }
   cache = &r->cache;
 }
+#endif
 
 // A dead cache (the thread is exiting, or has no cache of its own) is never filled: an allocation
 // takes a batch into a list on the stack and gives back the rest, a free goes straight to a slot.
@@ -121,9 +135,9 @@ PMRHEAP_NOINLINE void* allocate_dead(unsigned c) noexcept {
   void* blocks[2 * smp::max_batch];
   smp::thread_cache local{};
   local.state = smp::cache_state::dead;
-  local.lists[c].base = blocks;
+  local.base[c] = blocks;
   if (!smp::refill(local, c)) return nullptr;
-  void* const p = blocks[--local.lists[c].count];
+  void* const p = blocks[--local.count[c]];
   smp::flush_all(local, smp::cache_state::dead);
   return p;
 }
@@ -134,21 +148,19 @@ std::size_t page_round(std::size_t bytes) noexcept {
 }
 
 PMRHEAP_NOINLINE void* allocate_small_slow(unsigned c) noexcept {
-  if (cache->state == smp::cache_state::fresh) start_cache();
-  smp::thread_cache& t = *cache;
+  if (my_cache().state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = my_cache();
   if (t.state == smp::cache_state::dead) return allocate_dead(c);
-  smp::class_cache& l = t.lists[c];
-  if (l.count == 0 && !smp::refill(t, c)) return nullptr;
-  return l.base[--l.count];
+  if (t.count[c] == 0 && !smp::refill(t, c)) return nullptr;
+  return t.base[c][--t.count[c]];
 }
 
 PMRHEAP_NOINLINE void deallocate_small_slow(void* p, unsigned c) noexcept {
-  if (cache->state == smp::cache_state::fresh) start_cache();
-  smp::thread_cache& t = *cache;
+  if (my_cache().state == smp::cache_state::fresh) start_cache();
+  smp::thread_cache& t = my_cache();
   if (t.state == smp::cache_state::dead) return smp::give_block(p, c);
-  smp::class_cache& l = t.lists[c];
-  if (l.count == l.capacity) smp::flush_surplus(t, c);
-  l.base[l.count++] = p;
+  if (t.count[c] == t.capacity[c]) smp::flush_surplus(t, c);
+  t.base[c][t.count[c]++] = p;
 }
 
 PMRHEAP_NOINLINE void* allocate_large(std::size_t bytes, std::size_t alignment) noexcept {
@@ -208,10 +220,11 @@ void* smp_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   const unsigned shift = smp::class_shift(bytes, alignment);
   // Zero bytes and alignment 0 land above max_shift; the power-of-two test catches alignment 3.
   if (shift <= smp::max_shift && (alignment & (alignment - 1)) == 0) [[likely]] {
-    smp::class_cache& l = cache->lists[shift - smp::min_shift];
-    if (const std::uint32_t n = l.count) [[likely]] {
-      l.count = n - 1;
-      return l.base[n - 1];
+    const unsigned c = shift - smp::min_shift;
+    smp::thread_cache& t = my_cache();
+    if (const std::uint32_t n = t.count[c]) [[likely]] {
+      t.count[c] = n - 1;
+      return t.base[c][n - 1];
     }
   }
   return allocate_checked(bytes, alignment);
@@ -226,10 +239,10 @@ void* smp_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) no
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift > smp::max_shift) return allocate_large(bytes, alignment);
   const unsigned c = shift - smp::min_shift;
-  smp::class_cache& l = cache->lists[c];
-  if (const std::uint32_t n = l.count) [[likely]] {
-    l.count = n - 1;
-    return l.base[n - 1];
+  smp::thread_cache& t = my_cache();
+  if (const std::uint32_t n = t.count[c]) [[likely]] {
+    t.count[c] = n - 1;
+    return t.base[c][n - 1];
   }
   return allocate_small_slow(c);
 }
@@ -238,11 +251,11 @@ void smp_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignme
   const unsigned shift = smp::class_shift(bytes, alignment);
   if (shift <= smp::max_shift) [[likely]] {
     const unsigned c = shift - smp::min_shift;
-    smp::class_cache& l = cache->lists[c];
-    const std::uint32_t n = l.count;
-    if (n != l.capacity) [[likely]] {
-      l.base[n] = p;
-      l.count = n + 1;
+    smp::thread_cache& t = my_cache();
+    const std::uint32_t n = t.count[c];
+    if (n != t.capacity[c]) [[likely]] {
+      t.base[c][n] = p;
+      t.count[c] = n + 1;
       return;
     }
     return deallocate_small_slow(p, c);

@@ -157,10 +157,10 @@ std::byte* carve(class_state& cs, unsigned c, std::uint32_t& n) noexcept {
 }
 
 // Lists `n` carved slots from `first`, the lowest address on top, so they go out in address order.
-void list_carved(class_cache& l, unsigned c, std::byte* first, std::uint32_t n) noexcept {
+void list_carved(thread_cache& t, unsigned c, std::byte* first, std::uint32_t n) noexcept {
   const std::size_t size = std::size_t{1} << (c + min_shift);
-  for (std::uint32_t i = 0; i < n; ++i) l.base[i] = first + (n - 1 - i) * size;
-  l.count = n;
+  for (std::uint32_t i = 0; i < n; ++i) t.base[c][i] = first + (n - 1 - i) * size;
+  t.count[c] = n;
 }
 
 }  // namespace
@@ -188,19 +188,20 @@ std::size_t slots_in_use() noexcept { return slot_count.load(std::memory_order_r
 void start(thread_cache& t, void** storage) noexcept {
   t.slot = next_start.fetch_add(1, std::memory_order_relaxed) % count_slots();
   for (unsigned c = 0; c < class_count; ++c) {
-    t.lists[c] = class_cache{storage, 0, limit(c)};
+    t.base[c] = storage;
+    t.count[c] = 0;
+    t.capacity[c] = limit(c);
     storage += limit(c);
   }
   t.state = cache_state::live;
 }
 
 bool refill(thread_cache& t, unsigned c) noexcept {
-  class_cache& l = t.lists[c];
   // 1. The thread's own slot: waiting blocks, else the slab being carved.
   slot* own = &lock_own(t);
   class_state* cs = &own->classes[c];
   if (cs->waiting.load(std::memory_order_relaxed) != 0) {
-    l.count = take_waiting(*own, *cs, c, l.base);
+    t.count[c] = take_waiting(*own, *cs, c, t.base[c]);
     own->lock.unlock();
     return true;
   }
@@ -208,7 +209,7 @@ bool refill(thread_cache& t, unsigned c) noexcept {
   std::byte* first = carve(*cs, c, n);
   own->lock.unlock();
   if (n != 0) {
-    list_carved(l, c, first, n);
+    list_carved(t, c, first, n);
     return true;
   }
   // 2. The other slots, so that blocks a consumer freed reach the producer before a new slab is
@@ -219,9 +220,9 @@ bool refill(thread_cache& t, unsigned c) noexcept {
     class_state& other = slots[i].classes[c];
     if (other.waiting.load(std::memory_order_relaxed) == 0) continue;
     if (!lock_briefly(slots[i])) continue;
-    l.count = take_waiting(slots[i], other, c, l.base);
+    t.count[c] = take_waiting(slots[i], other, c, t.base[c]);
     slots[i].lock.unlock();
-    if (l.count != 0) return true;
+    if (t.count[c] != 0) return true;
   }
   // 3. A new slab, mapped with no lock held.
   void* const slab = platform::map(smp_resource::slab_size, smp_resource::slab_size);
@@ -242,34 +243,32 @@ bool refill(thread_cache& t, unsigned c) noexcept {
   } else {
     platform::unmap(slab, smp_resource::slab_size);
   }
-  list_carved(l, c, first, n);
+  list_carved(t, c, first, n);
   return true;
 }
 
 void flush_surplus(thread_cache& t, unsigned c) noexcept {
   // The oldest blocks (the bottom of the stack) go; the newest, likelier in this core's cache, stay.
-  class_cache& l = t.lists[c];
   const std::uint32_t n = batch(c);
   slot& own = lock_own(t);
-  put_waiting(own, c, l.base, n);
+  put_waiting(own, c, t.base[c], n);
   own.lock.unlock();
-  std::copy(l.base + n, l.base + l.count, l.base);
-  l.count -= n;
+  std::copy(t.base[c] + n, t.base[c] + t.count[c], t.base[c]);
+  t.count[c] -= n;
 }
 
 void flush_all(thread_cache& t, cache_state state) noexcept {
   if (state == cache_state::dead) t.state = cache_state::dead;
   slot* own = nullptr;
   for (unsigned c = 0; c < class_count; ++c) {
-    class_cache& l = t.lists[c];
-    for (std::uint32_t done = 0; done < l.count;) {
-      const std::uint32_t n = std::min(l.count - done, max_batch);
+    for (std::uint32_t done = 0; done < t.count[c];) {
+      const std::uint32_t n = std::min(t.count[c] - done, max_batch);
       if (own == nullptr) own = &lock_own(t);
-      put_waiting(*own, c, l.base + done, n);
+      put_waiting(*own, c, t.base[c] + done, n);
       done += n;
     }
-    l.count = 0;
-    if (t.state == cache_state::dead) l.capacity = 0;
+    t.count[c] = 0;
+    if (t.state == cache_state::dead) t.capacity[c] = 0;
   }
   if (own != nullptr) own->lock.unlock();
 }

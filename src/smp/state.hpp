@@ -85,17 +85,14 @@ struct batch_node {
 
 enum class cache_state : std::uint8_t { fresh, live, dead };
 
-/// One class of a thread's cache: a stack of `count` block pointers at `base`, room for `capacity`.
-/// Fresh and dead caches have capacity 0 and count 0, so every call on them takes a slow path.
-struct class_cache {
-  void** base;
-  std::uint32_t count;
-  std::uint32_t capacity;
-};
-
-/// One thread's blocks. Invariant while live: capacity = limit(c) and count <= capacity per class.
+/// One thread's blocks: per class c, a stack of count[c] block pointers at base[c], room for
+/// capacity[c]. Invariant while live: capacity[c] = limit(c) and count[c] <= capacity[c]. Fresh and
+/// dead caches have capacity 0 and count 0, so every call on them takes a slow path. (Three arrays,
+/// not an array of structs: an index scaled by 4 or 8 is an x86 addressing mode, 16 is not.)
 struct thread_cache {
-  class_cache lists[class_count];
+  void** base[class_count];
+  std::uint32_t count[class_count];
+  std::uint32_t capacity[class_count];
   std::uint32_t slot;
   cache_state state;
 };
