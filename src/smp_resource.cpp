@@ -39,38 +39,11 @@ struct cache_record {
 #if defined(__MINGW32__)
   smp::thread_cache cache;  // first, so a header's address is its record's
 #endif
-  cache_record* next_free;
+  cache_record* next;  // in the pool
   void* blocks[smp::cached_max()];
 };
 
-constinit smp::spin_flag records_lock;
-constinit cache_record* free_records = nullptr;
-
-cache_record* take_record() noexcept {
-  records_lock.lock();
-  if (free_records == nullptr) {
-    // Records are never unmapped, like slabs; threads that exit give theirs back for reuse.
-    constexpr std::size_t chunk = std::size_t{64} << 10;
-    static_assert(sizeof(cache_record) <= chunk);
-    if (auto* const first = static_cast<cache_record*>(smp::map_metadata(chunk))) {
-      for (std::size_t i = 0; i < chunk / sizeof(cache_record); ++i) {
-        first[i].next_free = free_records;
-        free_records = &first[i];
-      }
-    }
-  }
-  cache_record* const r = free_records;
-  if (r != nullptr) free_records = r->next_free;
-  records_lock.unlock();
-  return r;
-}
-
-void give_record(cache_record* r) noexcept {
-  records_lock.lock();
-  r->next_free = free_records;
-  free_records = r;
-  records_lock.unlock();
-}
+constinit smp::metadata_pool<cache_record> records;
 
 #if !defined(__MINGW32__)
 PMRHEAP_SMP_TLS_MODEL constinit thread_local smp::thread_cache cache{};
@@ -83,13 +56,13 @@ struct cache_flusher {
   cache_record* record = nullptr;
   ~cache_flusher() {
     smp::flush_all(cache, smp::cache_state::dead);
-    if (record != nullptr) give_record(record);
+    if (record != nullptr) records.give(record);
   }
 };
 thread_local cache_flusher flusher;
 
 PMRHEAP_NOINLINE void start_cache() noexcept {
-  cache_record* const r = take_record();
+  cache_record* const r = records.take();
   if (r == nullptr) {
     cache.state = smp::cache_state::dead;  // no stacks: every block goes straight to a slot
     return;
@@ -107,13 +80,13 @@ void on_thread_exit(void* p) noexcept {
   auto* const r = static_cast<cache_record*>(p);
   cache = &dead_cache;  // first: nothing may reach the record once it is recycled
   smp::flush_all(r->cache, smp::cache_state::dead);
-  give_record(r);
+  records.give(r);
 }
 
 PMRHEAP_NOINLINE void start_cache() noexcept {
   static pthread_key_t exit_key;
   static const bool have_key = ::pthread_key_create(&exit_key, on_thread_exit) == 0;
-  cache_record* const r = have_key ? take_record() : nullptr;
+  cache_record* const r = have_key ? records.take() : nullptr;
   if (r == nullptr) {
     cache = &dead_cache;  // no record: every block goes straight to a slot
     return;
@@ -121,7 +94,7 @@ PMRHEAP_NOINLINE void start_cache() noexcept {
   r->cache = smp::thread_cache{};
   smp::start(r->cache, r->blocks);
   if (::pthread_setspecific(exit_key, r) != 0) {
-    give_record(r);
+    records.give(r);
     cache = &dead_cache;
     return;
   }

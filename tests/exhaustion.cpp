@@ -17,6 +17,7 @@
 #include "pmrheap/detail/align.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/resource.hpp"
+#include "support/address_space.hpp"
 #include "support/resources.hpp"
 
 #if defined(__linux__)
@@ -74,25 +75,13 @@ bool intact(const held& b, std::size_t id) noexcept {
   return b.p[b.bytes - 1] == pattern(id, b.bytes - 1);
 }
 
-// The process's address-space size in bytes (VmSize), 0 if unknown.
-std::size_t address_space_size() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  std::size_t kib = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr)
-    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib * 1024;
-}
-
 // Runs in the child. Returns "" when every promise held, not_applied, or what went wrong.
 std::string drive_into_limit(const pmrheap::test::resource_entry& entry) {
   auto r = entry.make();
   std::vector<held> blocks;
   blocks.reserve(max_blocks + 1);  // no growth of our own bookkeeping under the limit
 
-  const std::size_t now = address_space_size();
+  const std::size_t now = pmrheap::test::address_space_size();
   if (now == 0) return "cannot read VmSize from /proc/self/status";
   rlimit limit{};
   getrlimit(RLIMIT_AS, &limit);

@@ -13,10 +13,11 @@
 #include <thread>
 #include <vector>
 
-#include "pmrheap/page_resource.hpp"
 #include "pmrheap/detail/sanitizer.hpp"
+#include "pmrheap/page_resource.hpp"
 #include "pmrheap/platform/pages.hpp"
 #include "pmrheap/testing.hpp"
+#include "support/address_space.hpp"
 #include "support/contract.hpp"
 
 #if defined(__linux__)
@@ -210,18 +211,6 @@ TEST_CASE("smp_resource: a surplus of freed blocks goes to the shared state and 
 #if defined(__linux__)
 namespace {
 
-// The process's address-space size in bytes (VmSize), 0 if unknown.
-std::size_t address_space_size() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  std::size_t kib = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr)
-    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib * 1024;
-}
-
 enum child_result { nodes_ok = 0, nodes_not_applied = 2, nodes_lost = 3, nodes_wrong = 4, nodes_setup = 5 };
 
 // In a child: more free blocks than every batch node mapped so far could carry, freed under an
@@ -237,7 +226,7 @@ int free_without_nodes() {
   const auto before = smp_resource::statistics();
   std::vector<void*> again;
   again.reserve(count);
-  const std::size_t now = address_space_size();
+  const std::size_t now = pmrheap::test::address_space_size();
   if (now == 0) return nodes_setup;
   rlimit limit{};
   getrlimit(RLIMIT_AS, &limit);

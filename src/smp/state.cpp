@@ -35,8 +35,7 @@ constinit std::atomic<unsigned> slot_count{0};
 constinit std::atomic<unsigned> next_start{0};
 
 // Batch nodes not yet in any slot: mapped a chunk at a time.
-constinit spin_flag node_pool_lock;
-constinit batch_node* node_pool = nullptr;
+constinit metadata_pool<batch_node> node_pool;
 
 // The CPU count, capped at max_slots; 1 when unknown. Computed once; racing first callers agree.
 unsigned count_slots() noexcept {
@@ -88,24 +87,12 @@ batch_node* take_node(slot& s) noexcept {
     s.empty_nodes = n->next;
     return n;
   }
-  node_pool_lock.lock();
-  if (node_pool == nullptr) {
-    constexpr std::size_t chunk = std::size_t{64} << 10;
-    if (auto* const first = static_cast<batch_node*>(map_metadata(chunk))) {
-      for (std::size_t i = 0; i < chunk / sizeof(batch_node); ++i) {
-        first[i].next = node_pool;
-        node_pool = &first[i];
-      }
-    }
-  }
-  batch_node* const n = node_pool;
-  if (n != nullptr) node_pool = n->next;
-  node_pool_lock.unlock();
-  return n;
+  return node_pool.take();
 }
 
-// Takes up to `room` (at least batch(c)) blocks of class c waiting in `cs` into `out`: a whole
-// batch, else loose blocks. Requires the slot's lock. Returns the count, 0 when none wait.
+// Moves blocks of class c waiting in `cs` to `out`: a whole batch (out has room for limit(c) and
+// for max_batch pointers), else up to batch(c) loose blocks. Requires the slot's lock. Returns the
+// count, 0 when none wait.
 std::uint32_t take_waiting(slot& s, class_state& cs, unsigned c, void** out) noexcept {
   if (batch_node* const b = cs.batches) {
     cs.batches = b->next;

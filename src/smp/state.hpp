@@ -124,6 +124,41 @@ void add_mapped(std::atomic<std::size_t>& counter, std::size_t delta) noexcept;
 /// Maps `bytes` of bookkeeping (cache records, batch nodes), counted in metadata_bytes and never
 /// unmapped. **Returns**: nullptr when the OS refuses.
 [[nodiscard]] void* map_metadata(std::size_t bytes) noexcept;
+/// Objects of smp_resource's own bookkeeping (T, linked through T::next), mapped 64 KiB at a time
+/// through map_metadata and kept for reuse: batch nodes, and thread caches' records.
+template <class T>
+class metadata_pool {
+ public:
+  /// **Returns**: an object not in use, or nullptr when the OS refuses a chunk.
+  [[nodiscard]] T* take() noexcept {
+    lock_.lock();
+    if (free_ == nullptr) {
+      constexpr std::size_t chunk = std::size_t{64} << 10;
+      static_assert(sizeof(T) <= chunk);
+      if (auto* const first = static_cast<T*>(map_metadata(chunk))) {
+        for (std::size_t i = 0; i < chunk / sizeof(T); ++i) {
+          first[i].next = free_;
+          free_ = &first[i];
+        }
+      }
+    }
+    T* const t = free_;
+    if (t != nullptr) free_ = t->next;
+    lock_.unlock();
+    return t;
+  }
+  void give(T* t) noexcept {
+    lock_.lock();
+    t->next = free_;
+    free_ = t;
+    lock_.unlock();
+  }
+
+ private:
+  spin_flag lock_;
+  T* free_ = nullptr;
+};
+
 /// Shared slots in use (0 before the first thread starts).
 [[nodiscard]] std::size_t slots_in_use() noexcept;
 
