@@ -124,10 +124,10 @@ walk_state& this_thread_walk() noexcept {
 // Returns the number written; `complete` when that is `frames`. A walk is cut short by a frame
 // pointer that fails the checks, and also by a null one: code without frame pointers may leave the
 // register null (a new thread starts with it so), so a null is no proof of the outermost frame.
-PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(void** out, std::size_t frames, std::size_t skip,
+PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(const walk_state& stack, void** out,
+                                                                 std::size_t frames, std::size_t skip,
                                                                  bool& complete) noexcept {
   complete = false;
-  const walk_state& stack = this_thread_walk();
   if (stack.high <= 1) return 0;  // bounds unknown: never read a frame record
   constexpr std::uintptr_t word = sizeof(void*);
   auto fp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
@@ -261,7 +261,8 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
 #if defined(PMRHEAP_HAVE_FRAME_WALK)
     {
       bool complete = false;
-      n = walk_frame_pointers(out, frames, skip + 1, complete);  // + capture_stack_with's caller's frame
+      n = walk_frame_pointers(this_thread_walk(), out, frames, skip + 1,
+                              complete);  // + capture_stack_with's caller's frame
     }
 #endif
     break;
@@ -286,7 +287,7 @@ PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::
       --w.skipping;
     } else {
       bool complete = false;
-      n = walk_frame_pointers(out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
+      n = walk_frame_pointers(w, out, frames, skip + 1, complete);  // + the frame of capture_stack's caller
       asm volatile("" ::: "memory");
       if (complete) {
         w.misses = 0;

@@ -34,12 +34,14 @@ class spin_flag {
 // batch: both hold pointers to blocks, not links through them. So a block freed on another core is
 // not pulled into the freeing core's cache by the free, nor back by the next allocation: the pointer
 // moves, the block's memory stays where the user left it (tcmalloc's per-CPU caches work the same
-// way). Only when no batch can be had (the OS refuses one) are blocks linked through themselves, a
-// `block` each; that is why the smallest slot is two pointers: 16 B on 64-bit, 8 B on 32-bit
-// targets, where the class table gains one class.
+// way). Only when no batch can be had (the OS refuses one) are blocks linked through themselves,
+// through `next`. The smallest slot is still two pointers (16 B on 64-bit, 8 B on 32-bit targets,
+// where the class table gains one class), as when batches were chains that kept a count in their
+// second block: the second pointer is no longer used, and a one-pointer class is possible (a
+// change of the documented slot sizes, not made yet).
 struct block {
   block* next;
-  block* spare;
+  block* unused;
 };
 
 inline constexpr unsigned min_shift = std::bit_width(sizeof(block)) - 1;
