@@ -102,6 +102,7 @@ void capture_with(benchmark::State& state, pmrheap::stack_unwinder how) {
   }
 }
 void capture_fp(benchmark::State& state) { capture_with(state, pmrheap::stack_unwinder::frame_pointers); }
+void capture_tables(benchmark::State& state) { capture_with(state, pmrheap::stack_unwinder::unwind_tables); }
 void capture_libunwind(benchmark::State& state) { capture_with(state, pmrheap::stack_unwinder::libunwind); }
 void capture_libgcc(benchmark::State& state) { capture_with(state, pmrheap::stack_unwinder::libgcc); }
 
@@ -126,6 +127,7 @@ BENCHMARK(debug_page_backing_notrace)->Name("debug/debug_resource_page_backing_n
 BENCHMARK(malloc_pair)->Name("capture/malloc_free");
 BENCHMARK(capture_6)->Name("capture/stack_trace_capture_6");
 BENCHMARK(capture_fp)->Name("capture/frame_pointers_6");
+BENCHMARK(capture_tables)->Name("capture/unwind_tables_6");
 BENCHMARK(capture_libunwind)->Name("capture/libunwind_6");
 BENCHMARK(capture_libgcc)->Name("capture/libgcc_6");
 BENCHMARK(debug_synchronized)->Name("debug/synchronized_resource")->Threads(1)->Threads(2);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Stack capture: a frame-pointer walk, libunwind, libgcc, in that order (stack_capture.hpp).
+// Stack capture: a frame-pointer walk, the unwind tables, libunwind, libgcc, in that order
+// (stack_capture.hpp).
 //
 // Design notes:
 // - Frame pointers: each frame record holds the caller's frame pointer and the return address
@@ -26,6 +27,7 @@
 #include <cstring>
 
 #include "pmrheap/detail/sanitizer.hpp"
+#include "unwind_tables.hpp"
 
 // No libunwind under ThreadSanitizer: libunwind keeps a per-thread cache whose pthread key
 // destructor locks a mutex at thread exit, after TSan has torn the thread's state down, and TSan's
@@ -96,6 +98,9 @@ struct walk_state {
   std::uintptr_t high = 0;  // 0: not asked yet; 1: unknown, no walk on this thread
   std::uint32_t misses = 0;
   std::uint32_t skipping = 0;
+#  if defined(PMRHEAP_HAVE_UNWIND_TABLES)
+  unwind_cache rules;  // 8 KiB of thread_local zeros (.tbss)
+#  endif
 };
 constexpr std::uint32_t misses_to_skip = 8;
 constexpr std::uint32_t captures_skipped = 256;
@@ -153,6 +158,24 @@ PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(const walk_stat
   return n;
 }
 #endif
+
+// ---- unwind tables ------------------------------------------------------------------------------
+
+// The frames of capture_stack and its caller are dropped with the walker's own (unwind_tables.hpp).
+PMRHEAP_ALWAYS_INLINE std::size_t walk_tables(void** out, std::size_t frames, std::size_t skip,
+                                              bool& complete) noexcept {
+  complete = false;
+#if defined(PMRHEAP_HAVE_UNWIND_TABLES)
+  walk_state& w = this_thread_walk();
+  if (w.high <= 1) return 0;
+  return walk_unwind_tables(w.rules, w.low, w.high, out, frames, skip + 2, complete);
+#else
+  static_cast<void>(out);
+  static_cast<void>(frames);
+  static_cast<void>(skip);
+  return 0;
+#endif
+}
 
 // ---- libunwind, loaded at run time --------------------------------------------------------------
 
@@ -236,6 +259,12 @@ bool unwinder_available(stack_unwinder how) noexcept {
 #else
       return false;
 #endif
+    case stack_unwinder::unwind_tables:
+#if defined(PMRHEAP_HAVE_UNWIND_TABLES)
+      return !detail::running_on_valgrind() && this_thread_walk().high > 1;
+#else
+      return false;
+#endif
     case stack_unwinder::libunwind:
       return !detail::running_on_valgrind() && libunwind() != nullptr;
     case stack_unwinder::libgcc:
@@ -266,6 +295,11 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
     }
 #endif
     break;
+    case stack_unwinder::unwind_tables: {
+      bool complete = false;
+      n = walk_tables(out, frames, skip, complete);
+      break;
+    }
     case stack_unwinder::libunwind:
       n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
       break;
@@ -299,6 +333,10 @@ PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::
       }
     }
 #endif
+    bool complete = false;
+    n = walk_tables(out, frames, skip, complete);
+    asm volatile("" ::: "memory");
+    if (complete) return n;
     n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
     asm volatile("" ::: "memory");
     if (n != 0) return n;

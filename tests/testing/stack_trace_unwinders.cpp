@@ -23,6 +23,8 @@ const char* name_of(stack_unwinder how) {
   switch (how) {
     case stack_unwinder::frame_pointers:
       return "frame_pointers";
+    case stack_unwinder::unwind_tables:
+      return "unwind_tables";
     case stack_unwinder::libunwind:
       return "libunwind";
     case stack_unwinder::libgcc:
@@ -47,12 +49,13 @@ PMRHEAP_NOINLINE stack_trace pmrheap_unwinder_caller(stack_unwinder how) {
 }
 
 TEST_CASE("stack_trace: each capture path finds the caller's function") {
-  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::unwind_tables,
+                                   stack_unwinder::libunwind, stack_unwinder::libgcc}) {
     const std::string path = name_of(how);
     CAPTURE(path);
     if (!stack_trace::available(how)) {
-      // frame_pointers: Linux on x86, x86-64 and AArch64 only; libunwind: only where the process can
-      // load libunwind.so.8 (Debian's libunwind8; absent in the cross sysroots); libgcc: gcc/clang.
+      // frame_pointers: Linux on x86, x86-64 and AArch64 only; unwind_tables: x86-64 Linux; libunwind: only where the
+      // process can load libunwind.so.8 (Debian's libunwind8; absent in the cross sysroots); libgcc: gcc/clang.
       MESSAGE(std::string(name_of(how)) << " is not available on this target: skipped");
       CHECK(pmrheap_unwinder_caller(how).empty());  // never a path that cannot run here
       continue;
@@ -79,6 +82,7 @@ TEST_CASE("stack_trace: under valgrind only libgcc's unwinder is used") {
     return;
   }
   CHECK_FALSE(stack_trace::available(stack_unwinder::frame_pointers));
+  CHECK_FALSE(stack_trace::available(stack_unwinder::unwind_tables));
   CHECK_FALSE(stack_trace::available(stack_unwinder::libunwind));
   CHECK(stack_trace::capture(2, 0).size() == 2);
 }
@@ -86,7 +90,8 @@ TEST_CASE("stack_trace: under valgrind only libgcc's unwinder is used") {
 TEST_CASE("stack_trace: the default capture and the explicit paths agree on the caller") {
   const stack_trace automatic = stack_trace::capture(1, 0);
   REQUIRE(automatic.size() == 1);
-  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+  for (const stack_unwinder how : {stack_unwinder::frame_pointers, stack_unwinder::unwind_tables,
+                                   stack_unwinder::libunwind, stack_unwinder::libgcc}) {
     if (!stack_trace::available(how)) continue;
     const std::string path = name_of(how);
     CAPTURE(path);
@@ -124,10 +129,10 @@ PMRHEAP_NOINLINE stack_trace pmrheap_deep_capture(stack_unwinder how, int depth,
 
 // The unwinders are asked for no more frames than a trace needs (each costs time): a trace must
 // still hold every frame asked for, the same ones whichever unwinder found them.
-TEST_CASE("stack_trace: libunwind and libgcc give every frame asked for, the same frames") {
+TEST_CASE("stack_trace: the unwind tables, libunwind and libgcc give every frame asked for, the same frames") {
   constexpr std::size_t frames = 8;
   std::vector<stack_trace> traces;
-  for (const stack_unwinder how : {stack_unwinder::libunwind, stack_unwinder::libgcc}) {
+  for (const stack_unwinder how : {stack_unwinder::libgcc, stack_unwinder::unwind_tables, stack_unwinder::libunwind}) {
     if (!stack_trace::available(how)) continue;
     const std::string path = name_of(how);
     CAPTURE(path);
@@ -139,10 +144,86 @@ TEST_CASE("stack_trace: libunwind and libgcc give every frame asked for, the sam
     traces.push_back(pmrheap_deep_capture(how, 12, frames));
   }
   if (traces.size() < 2) {
-    MESSAGE("libunwind or libgcc is not available on this target: the comparison is skipped");
+    MESSAGE("only one of these unwinders is available on this target: the comparison is skipped");
     return;
   }
   // The deepest frames are the same call sites in the recursion; only the outermost (the call from
-  // this test case) differs between the two captures.
-  for (std::size_t i = 0; i + 1 < frames; ++i) CHECK(traces[0][i] == traces[1][i]);
+  // this test case) differs between the captures.
+  for (std::size_t k = 1; k < traces.size(); ++k)
+    for (std::size_t i = 0; i + 1 < frames; ++i) CHECK(traces[0][i] == traces[k][i]);
+}
+
+namespace {
+// Frames without frame pointers, whose CFA is rsp plus an offset that changes inside the function:
+// the frame-pointer walk passes over them, the unwind tables must step through each. (clang has
+// no per-function switch; there these frames keep their frame pointers.)
+#if defined(__GNUC__) && !defined(__clang__)
+#  define PMRHEAP_TEST_NO_FRAME_POINTER __attribute__((optimize("omit-frame-pointer")))
+#else
+#  define PMRHEAP_TEST_NO_FRAME_POINTER
+#endif
+// Eight arguments, two of them on the stack: the caller pushes them, so the CFA of a caller without
+// a frame pointer is at a different offset from rsp at this call than in the rest of its body.
+PMRHEAP_NOINLINE PMRHEAP_TEST_NO_FRAME_POINTER stack_trace pmrheap_capture_8_args(stack_unwinder how,
+                                                                                  std::size_t frames, long a, long b,
+                                                                                  long c, long d, long e, long f) {
+  stack_trace t = stack_trace::capture_with(how, frames, 0);
+  asm volatile("" ::"r"(a + b + c + d + e + f) : "memory");
+  return t;
+}
+
+PMRHEAP_NOINLINE PMRHEAP_TEST_NO_FRAME_POINTER stack_trace pmrheap_capture_without_fp(stack_unwinder how, int depth,
+                                                                                      std::size_t frames) {
+  volatile char pad[40] = {};  // a frame of some size, so the CFA offset is not the default
+  if (depth == 0) return pmrheap_capture_8_args(how, frames, pad[0], pad[1], pad[2], pad[3], pad[4], pad[5]);
+  stack_trace t = pmrheap_capture_without_fp(how, depth - 1, frames);
+  pad[depth % 40] = 1;
+  static_cast<void>(pad[0]);  // a read: the array is used
+  asm volatile("" ::: "memory");
+  return t;
+}
+}  // namespace
+
+TEST_CASE("stack_trace: the unwind tables step through frames without frame pointers, as libgcc does") {
+  if (!stack_trace::available(stack_unwinder::unwind_tables)) {
+    MESSAGE("the unwind-table walk is x86-64 Linux only (and not under valgrind): skipped");
+    CHECK(stack_trace::capture_with(stack_unwinder::unwind_tables, 4, 0).empty());
+    return;
+  }
+  constexpr std::size_t frames = 12;
+  const stack_trace reference = pmrheap_capture_without_fp(stack_unwinder::libgcc, 9, frames);
+  REQUIRE(reference.size() == frames);
+  // Twice: the second walk takes every rule from the thread's cache.
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    const stack_trace t = pmrheap_capture_without_fp(stack_unwinder::unwind_tables, 9, frames);
+    REQUIRE(t.size() == frames);
+    // Frames 0-10 are the same return addresses (the call of capture_with, the call with eight
+    // arguments, nine returns in the recursion); frame 11 is this test's own call, a different call
+    // site.
+    for (std::size_t i = 0; i < 11; ++i) CHECK(t[i] == reference[i]);
+    CHECK(t[11] != reference[11]);
+  }
+}
+
+// On a new thread the walk reaches the thread's first frame (its return address undefined in the
+// tables): every frame up to there, the same as libgcc's, and a trace shorter than asked.
+TEST_CASE("stack_trace: the unwind tables walk a thread's stack to its first frame") {
+  if (!stack_trace::available(stack_unwinder::unwind_tables)) {
+    MESSAGE("the unwind-table walk is x86-64 Linux only (and not under valgrind): skipped");
+    return;
+  }
+  stack_trace tables;
+  stack_trace libgcc;
+  std::thread([&] {
+    tables = pmrheap_deep_capture(stack_unwinder::unwind_tables, 2, stack_trace::max_frames);
+    libgcc = pmrheap_deep_capture(stack_unwinder::libgcc, 2, stack_trace::max_frames);
+  }).join();
+  MESSAGE("unwind tables:\n" << tables.to_string() << "libgcc:\n" << libgcc.to_string());
+  REQUIRE(libgcc.size() < stack_trace::max_frames);  // the thread is shallower than a full trace
+  REQUIRE(tables.size() == libgcc.size());
+  // Frames 0-2 are the recursion, frame 3 the lambda's two different calls, then the thread's
+  // start: all the same but frame 3.
+  for (std::size_t i = 0; i < tables.size(); ++i)
+    if (i != 3) CHECK(tables[i] == libgcc[i]);
 }

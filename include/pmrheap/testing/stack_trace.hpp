@@ -22,6 +22,12 @@ enum class stack_unwinder {
   /// bounds, so code without them ends the walk early instead of crashing. x86, x86-64 and AArch64
   /// Linux.
   frame_pointers,
+  /// Steps each frame by the rules of the .eh_frame unwind tables every x86-64 object carries,
+  /// kept per thread after the first look-up of each address: works without frame pointers, at a
+  /// few loads per frame. Ends early (the next unwinder takes over) at a frame whose rules use
+  /// DWARF expressions (signal frames, PLT stubs, stack realignment) or that has no tables. x86-64
+  /// Linux.
+  unwind_tables,
   /// libunwind's unw_backtrace (Debian's libunwind8), loaded at run time when present, never
   /// linked: linking it would rebind backtrace() and the C++ exception unwinder for the process.
   libunwind,
@@ -52,8 +58,8 @@ class PMRHEAP_TESTING_API stack_trace {
   /// calls capture(), after skipping `skip` more frames (a helper's own frames, say).
   /// **Returns**: the trace; empty where the platform cannot unwind or `frames` is 0.
   /// A frame-pointer walk is kept when it reaches `frames` frames; a walk cut short (a frame
-  /// pointer outside the stack, a null one, the outermost frame) is redone with libunwind, else
-  /// libgcc. Frames of functions built without frame pointers can be missing from a walk that
+  /// pointer outside the stack, a null one, the outermost frame) is redone with the unwind
+  /// tables, then libunwind, then libgcc (stack_unwinder). Frames of functions built without frame pointers can be missing from a walk that
   /// completes; the first (the caller) never is.
   /// **Cost**: one walk of `skip + frames` frames (figures in docs/testing/debug_resource.md); no
   /// allocation, no symbol lookup. **Thread safety**: safe.
