@@ -443,18 +443,22 @@ unwind_rule find_rule(std::uintptr_t address) noexcept {
   return rule;
 }
 
-PMRHEAP_NOINLINE unwind_rule& refill(unwind_rule& slot, std::uintptr_t address) noexcept {
+PMRHEAP_NOINLINE const unwind_rule& refill(unwind_cache& cache, std::size_t set, std::uintptr_t address) noexcept {
+  std::uint8_t& victim = cache.next_victim[set];
+  unwind_rule& slot = cache.sets_[set].rules[victim];
+  victim = static_cast<std::uint8_t>((victim + 1) % unwind_cache::ways);
   slot = find_rule(address);
   return slot;
 }
 
-unwind_rule& lookup(unwind_cache& cache, std::uintptr_t address) noexcept {
+const unwind_rule& lookup(unwind_cache& cache, std::uintptr_t address) noexcept {
   // Fibonacci hashing: return addresses of one program differ in their low and middle bits.
-  const std::size_t i = static_cast<std::size_t>((address * 0x9e3779b97f4a7c15u) >> 55) % unwind_cache::slots;
-  unwind_rule& slot = cache.rules[i];
-  if (slot.address == address) [[likely]]
-    return slot;
-  return refill(slot, address);
+  constexpr unsigned set_bits = 7;
+  static_assert(unwind_cache::sets == std::size_t{1} << set_bits);
+  const auto set = static_cast<std::size_t>((address * 0x9e3779b97f4a7c15u) >> (64 - set_bits));
+  for (const unwind_rule& rule : cache.sets_[set].rules)
+    if (rule.address == address) return rule;
+  return refill(cache, set, address);
 }
 
 }  // namespace
