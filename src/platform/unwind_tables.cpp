@@ -3,7 +3,7 @@
 //
 // Design notes:
 // - Why: code built without frame pointers (g++ and clang's default at -O1 and above) defeats the
-//   frame-pointer walk, and libunwind's unw_backtrace, the next unwinder, costs 10-15 ns a frame
+//   frame-pointer walk, and libunwind's unw_backtrace, the next unwinder, costs 8-12 ns a frame
 //   on our x86-64 machines (docs/testing/debug_resource.md). A frame is stepped here with one
 //   look-up in a thread_local direct-mapped table and two or three loads; the table is filled
 //   from the .eh_frame data that x86-64 objects carry (the psABI asks for it, and gcc and clang
