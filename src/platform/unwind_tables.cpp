@@ -473,6 +473,9 @@ __attribute__((no_sanitize_address)) PMRHEAP_NOINLINE std::size_t walk_unwind_ta
   std::uintptr_t bp = 0;
   // One point of this function with its registers: the tables' row for `ip` describes this sp/bp.
   asm volatile("leaq 0(%%rip), %0\n\tmovq %%rsp, %1\n\tmovq %%rbp, %2" : "=r"(ip), "=r"(sp), "=r"(bp));
+  // Only on the thread's own stack (not a signal stack, not a coroutine's): every address read
+  // then lies between this sp and the stack's top, all of it mapped.
+  if (sp < low || sp >= high) return 0;
   std::uintptr_t address = ip;  // the first is no return address: no - 1
   std::size_t n = 0;
   while (n < frames) {
@@ -483,11 +486,13 @@ __attribute__((no_sanitize_address)) PMRHEAP_NOINLINE std::size_t walk_unwind_ta
     }
     const std::uintptr_t cfa = (rule.cfa_from_rbp != 0 ? bp : sp) + static_cast<std::uintptr_t>(rule.cfa_offset);
     // The CFA is above this frame and inside the stack, so are the slots read below it.
-    if (cfa <= sp || cfa > high || cfa - 8 < low || cfa % 8 != 0) return n;
+    if (cfa < sp + 8 || cfa > high || cfa % 8 != 0) return n;
     const std::uintptr_t ret = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
     if (rule.rbp_offset != 0) {
       const std::uintptr_t at = cfa - static_cast<std::uintptr_t>(-static_cast<std::intptr_t>(rule.rbp_offset));
-      if (at < low || at % 8 != 0) return n;
+      // The saved rbp lies in the frame being stepped, between its sp and its CFA: never below
+      // sp, where the main thread's stack may not be mapped yet.
+      if (at < sp || at % 8 != 0) return n;
       bp = *reinterpret_cast<const std::uintptr_t*>(at);
     }
     if (ret == 0) {  // some thread starts end so instead of marking the return address undefined

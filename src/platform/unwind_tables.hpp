@@ -48,7 +48,8 @@ struct unwind_cache {
 /// return addresses to `out` after dropping the first `skip` (the first is the return address into
 /// the walk's caller). `complete` when `frames` were written or the outermost frame was reached; a
 /// frame the tables cannot step out of, or a step leaving the stack bounds, ends the walk
-/// incomplete. Never reads outside [low, high) on the stack.
+/// incomplete. Reads the stack only between its own stack pointer and `high`, and not at all when
+/// that stack pointer is outside [low, high) (a signal stack, a coroutine's).
 std::size_t walk_unwind_tables(unwind_cache& cache, std::uintptr_t low, std::uintptr_t high, void** out,
                                std::size_t frames, std::size_t skip, bool& complete) noexcept;
 

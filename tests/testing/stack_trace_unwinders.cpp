@@ -5,7 +5,9 @@
 // reason. The frame-pointer walk also stops cleanly on a thread whose frames it cannot follow.
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -13,6 +15,10 @@
 
 #include "pmrheap/detail/sanitizer.hpp"
 #include "pmrheap/testing/stack_trace.hpp"
+
+#if defined(__linux__)
+#  include <signal.h>
+#endif
 
 using pmrheap::stack_trace;
 using pmrheap::stack_unwinder;
@@ -226,4 +232,43 @@ TEST_CASE("stack_trace: the unwind tables walk a thread's stack to its first fra
   // start: all the same but frame 3.
   for (std::size_t i = 0; i < tables.size(); ++i)
     if (i != 3) CHECK(tables[i] == libgcc[i]);
+}
+
+#if defined(__linux__)
+namespace {
+stack_trace on_signal_stack_tables;
+stack_trace on_signal_stack_any;
+extern "C" void pmrheap_capture_on_signal(int) {
+  on_signal_stack_tables = stack_trace::capture_with(stack_unwinder::unwind_tables, 4, 0);
+  on_signal_stack_any = stack_trace::capture(4, 0);
+}
+}  // namespace
+#endif
+
+// A handler on a sigaltstack runs outside the thread's stack bounds: the unwind-table walk does
+// not start there (it would read the alternate stack, then whatever its rules pointed at), and the
+// capture still finds frames through the next unwinder.
+TEST_CASE("stack_trace: the unwind tables stay off a signal's alternate stack") {
+#if !defined(__linux__) || PMRHEAP_HAS_TSAN
+  MESSAGE("Linux only, and not under TSan (it defers signals into its own frames): skipped");
+#else
+  constexpr std::size_t alt_size = 64 * 1024;
+  const auto alt = std::make_unique<unsigned char[]>(alt_size);
+  stack_t stack{};
+  stack.ss_sp = alt.get();
+  stack.ss_size = alt_size;
+  stack_t old_stack{};
+  REQUIRE(sigaltstack(&stack, &old_stack) == 0);
+  struct sigaction action {};
+  action.sa_handler = pmrheap_capture_on_signal;
+  action.sa_flags = SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_action {};
+  REQUIRE(sigaction(SIGUSR1, &action, &old_action) == 0);
+  REQUIRE(std::raise(SIGUSR1) == 0);
+  sigaction(SIGUSR1, &old_action, nullptr);
+  sigaltstack(&old_stack, nullptr);
+  CHECK(on_signal_stack_tables.empty());
+  CHECK_FALSE(on_signal_stack_any.empty());
+#endif
 }
