@@ -31,7 +31,7 @@ void pages_mmap(benchmark::State& state) {
 // one (src/platform/posix.cpp), so the cost of that policy shows apart from pmrheap's code.
 void pages_mmap_hinted(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
-  std::uintptr_t last = 0;
+  static std::uintptr_t last = 0;  // kept across runs, like page_resource's own hint
   for (auto _ : state) {
     void* hint = last > bytes ? reinterpret_cast<void*>(pmrheap::detail::align_down(last - bytes, 4096)) : nullptr;
     void* p = ::mmap(hint, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
