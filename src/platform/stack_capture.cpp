@@ -162,17 +162,14 @@ PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(const walk_stat
 // ---- unwind tables ------------------------------------------------------------------------------
 
 // The frames of capture_stack and its caller are dropped with the walker's own (unwind_tables.hpp).
-PMRHEAP_ALWAYS_INLINE std::size_t walk_tables(void** out, std::size_t frames, std::size_t skip,
-                                              bool& complete) noexcept {
+PMRHEAP_ALWAYS_INLINE std::size_t walk_tables([[maybe_unused]] void** out, [[maybe_unused]] std::size_t frames,
+                                              [[maybe_unused]] std::size_t skip, bool& complete) noexcept {
   complete = false;
 #if defined(PMRHEAP_HAVE_UNWIND_TABLES)
   walk_state& w = this_thread_walk();
   if (w.high <= 1) return 0;
   return walk_unwind_tables(w.rules, w.low, w.high, out, frames, skip + 2, complete);
 #else
-  static_cast<void>(out);
-  static_cast<void>(frames);
-  static_cast<void>(skip);
   return 0;
 #endif
 }
@@ -235,16 +232,14 @@ _Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* arg) {
 }
 #endif
 
-PMRHEAP_NOINLINE std::size_t walk_libgcc(void** out, std::size_t frames, std::size_t skip) noexcept {
+PMRHEAP_NOINLINE std::size_t walk_libgcc([[maybe_unused]] void** out, [[maybe_unused]] std::size_t frames,
+                                         [[maybe_unused]] std::size_t skip) noexcept {
 #if defined(PMRHEAP_HAVE_LIBGCC_UNWIND)
   void* buf[scratch_frames];
   unwind_walk walk{buf, 0, frames + skip + 4};
   _Unwind_Backtrace(collect_frame, &walk);
   return take(out, frames, skip, buf, walk.count, __builtin_return_address(0), 2);
 #else
-  static_cast<void>(out);
-  static_cast<void>(frames);
-  static_cast<void>(skip);
   return 0;
 #endif
 }
