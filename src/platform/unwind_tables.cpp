@@ -463,6 +463,8 @@ const unwind_rule& lookup(unwind_cache& cache, std::uintptr_t address) noexcept 
 
 }  // namespace
 
+bool unwind_tables_linked() noexcept { return &_Unwind_Find_FDE != nullptr; }
+
 // Reads the stack frames of its callers, which AddressSanitizer does not expect.
 __attribute__((no_sanitize_address)) PMRHEAP_NOINLINE std::size_t walk_unwind_tables(
     unwind_cache& cache, std::uintptr_t low, std::uintptr_t high, void** out, std::size_t frames, std::size_t skip,

@@ -44,6 +44,9 @@ struct unwind_cache {
   std::uint8_t next_victim[sets];  // round robin: the way a miss in the set replaces
 };
 
+/// Whether the FDE look-up is linked in (libgcc's `_Unwind_Find_FDE`, a weak reference).
+[[nodiscard]] bool unwind_tables_linked() noexcept;
+
 /// Walks the calling thread's stack, [low, high), by the unwind tables, writing up to `frames`
 /// return addresses to `out` after dropping the first `skip` (the first is the return address into
 /// the walk's caller). `complete` when `frames` were written or the outermost frame was reached; a
