@@ -256,7 +256,7 @@ bool unwinder_available(stack_unwinder how) noexcept {
 #endif
     case stack_unwinder::unwind_tables:
 #if defined(PMRHEAP_HAVE_UNWIND_TABLES)
-      return !detail::running_on_valgrind() && unwind_tables_linked() && this_thread_walk().high > 1;
+      return !detail::running_on_valgrind() && eh_frame_linked() && this_thread_walk().high > 1;
 #else
       return false;
 #endif
