@@ -161,18 +161,16 @@ PMRHEAP_NOINLINE PMRHEAP_NO_ASAN std::size_t walk_frame_pointers(const walk_stat
 
 // ---- unwind tables ------------------------------------------------------------------------------
 
-// The frames of capture_stack and its caller are dropped with the walker's own (unwind_tables.hpp).
-PMRHEAP_ALWAYS_INLINE std::size_t walk_tables([[maybe_unused]] void** out, [[maybe_unused]] std::size_t frames,
-                                              [[maybe_unused]] std::size_t skip, bool& complete) noexcept {
-  complete = false;
 #if defined(PMRHEAP_HAVE_UNWIND_TABLES)
-  walk_state& w = this_thread_walk();
+// The frames of capture_stack and its caller are dropped with the walker's own (unwind_tables.hpp).
+// Takes the walk_state its caller already has: one thread_local look-up per capture.
+PMRHEAP_ALWAYS_INLINE std::size_t walk_tables(walk_state& w, void** out, std::size_t frames, std::size_t skip,
+                                              bool& complete) noexcept {
+  complete = false;
   if (w.high <= 1) return 0;
   return walk_unwind_tables(w.rules, w.low, w.high, out, frames, skip + 2, complete);
-#else
-  return 0;
-#endif
 }
+#endif
 
 // ---- libunwind, loaded at run time --------------------------------------------------------------
 
@@ -290,11 +288,14 @@ PMRHEAP_NOINLINE std::size_t capture_stack_with(stack_unwinder how, void** out, 
     }
 #endif
     break;
-    case stack_unwinder::unwind_tables: {
+    case stack_unwinder::unwind_tables:
+#if defined(PMRHEAP_HAVE_UNWIND_TABLES)
+    {
       bool complete = false;
-      n = walk_tables(out, frames, skip, complete);
-      break;
+      n = walk_tables(this_thread_walk(), out, frames, skip, complete);
     }
+#endif
+    break;
     case stack_unwinder::libunwind:
       n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
       break;
@@ -327,11 +328,13 @@ PMRHEAP_NOINLINE std::size_t capture_stack(void** out, std::size_t frames, std::
         w.skipping = captures_skipped;
       }
     }
-#endif
+#  if defined(PMRHEAP_HAVE_UNWIND_TABLES)
     bool complete = false;
-    n = walk_tables(out, frames, skip, complete);
+    n = walk_tables(w, out, frames, skip, complete);
     asm volatile("" ::: "memory");
     if (complete) return n;
+#  endif
+#endif
     n = walk_libunwind(out, frames, skip, __builtin_return_address(0));
     asm volatile("" ::: "memory");
     if (n != 0) return n;

@@ -14,8 +14,9 @@ namespace pmrheap::platform {
 /// the function that calls capture_stack, after skipping `skip` more frames. Tries the unwinders
 /// cheapest first: a frame-pointer walk when it reaches `frames` frames with every frame pointer
 /// inside the thread's stack (after eight walks in a row on this thread came up short, the next 256
-/// captures skip it); else libunwind's unw_backtrace when the process
-/// can load it; else libgcc's _Unwind_Backtrace.
+/// captures skip it); else a walk of the unwind tables when it reaches `frames` frames or the
+/// thread's first (x86-64 Linux, unwind_tables.hpp); else libunwind's unw_backtrace when the
+/// process can load it; else libgcc's _Unwind_Backtrace.
 /// **Returns**: the number written; 0 where nothing can unwind.
 std::size_t capture_stack(void** out, std::size_t frames, std::size_t skip) noexcept;
 
