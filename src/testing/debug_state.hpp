@@ -12,12 +12,12 @@
 #ifndef PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
 #define PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <memory_resource>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +27,34 @@
 namespace pmrheap::detail {
 
 namespace debug {
+
+// The state's lock: a compare-and-swap to take it and an exchange to give it back when no other
+// thread wants it, both inline. std::mutex goes through two calls into pthread for each, which
+// measured 120 of a 710-instruction pair (callgrind). A thread that finds it held spins briefly
+// (the holder's work is a few hundred instructions), then sleeps on the word: a futex through
+// C++20's atomic wait on Linux, sched_yield elsewhere (libstdc++'s fallback for atomic wait on
+// other platforms goes through a shared table of condition variables, a cost we do not need).
+class state_lock {
+ public:
+  void lock() noexcept {
+    int expected = free;
+    if (!word_.compare_exchange_strong(expected, held, std::memory_order_acquire, std::memory_order_relaxed))
+        [[unlikely]]
+      lock_contended();
+  }
+  void unlock() noexcept {
+    if (word_.exchange(free, std::memory_order_release) == contended) [[unlikely]]
+      wake_one();
+  }
+
+ private:
+  static constexpr int free = 0;
+  static constexpr int held = 1;
+  static constexpr int contended = 2;  // held, and a thread may be asleep on the word
+  PMRHEAP_NOINLINE void lock_contended() noexcept;
+  PMRHEAP_NOINLINE void wake_one() noexcept;
+  std::atomic<int> word_{free};
+};
 
 // The quarantine: the records of freed blocks, oldest first, in a growable ring. A block's record
 // moves here from the table when it is freed, so the table holds live blocks only and the oldest
@@ -106,7 +134,7 @@ class debug_state {
   void close();
 
  private:
-  // Callers hold mutex_.
+  // Callers hold lock_.
   void* allocate_block(std::size_t bytes, std::size_t alignment, const stack_trace* trace);
   void deallocate_block(const call& c, error_list& errors);
   void* resize_block(const call& c, error_list& errors);
@@ -117,15 +145,13 @@ class debug_state {
   [[nodiscard]] std::vector<const record*> live_by_serial() const;
   void give_back(const record& block) noexcept;
 
-  // debug_quarantine.cpp
-  void check_canary(const record& block, const call& c, error_list& errors) {
-    if (!debug::filled_with(block.at + block.bytes, options_.canary_bytes, debug_resource::canary_fill)) [[unlikely]]
-      report_overrun(block, c, errors);
-  }
+  // The quarantine's per-call steps, inline below: every deallocate runs them.
+  void check_canary(const record& block, const call& c, error_list& errors);
   void check_fill(const record& block, const char* when, error_list& errors);
   void quarantine(const record& block, const stack_trace* trace, error_list& errors);
   void evict(error_list& errors);
   void release_oldest(const char* when, error_list& errors);
+  // debug_quarantine.cpp
   void release_all(const char* when, error_list& errors);
   void verify_all(const call& c, error_list& errors);
 
@@ -143,7 +169,7 @@ class debug_state {
   // Without the lock: hands each error to on_error, or prints them all and aborts.
   void dispatch(const error_list& errors) const;
 
-  mutable std::mutex mutex_;
+  mutable debug::state_lock lock_;
   std::pmr::memory_resource* backing_;
   resource* native_backing_;  // backing_ as a pmrheap::resource, or null: found once, not per call
   debug_options options_;
@@ -154,6 +180,69 @@ class debug_state {
   std::map<address, debug::retained_record> retained_;  // ordered: a block handed out drops those inside it
   debug_statistics stats_;
 };
+
+// ---- the quarantine's per-call steps -----------------------------------------------------------
+// Freed blocks filled with 0xDD and held back, oldest first, bounded by bytes and count, every held
+// byte checked when a block leaves (debug_quarantine.cpp says why a FIFO). Always inline: with
+// traces off a pair is a few hundred instructions, and each of these as a call of its own cost
+// its register saves and reloads of the options, a tenth of the pair.
+
+PMRHEAP_ALWAYS_INLINE void debug_state::check_canary(const record& block, const call& c, error_list& errors) {
+  if (!debug::filled_with(block.at + block.bytes, options_.canary_bytes, debug_resource::canary_fill)) [[unlikely]]
+    report_overrun(block, c, errors);
+}
+
+PMRHEAP_ALWAYS_INLINE void debug_state::check_fill(const record& block, const char* when, error_list& errors) {
+  if (options_.fill && !debug::filled_with(block.at, block.bytes + options_.canary_bytes, debug_resource::freed_fill))
+      [[unlikely]]
+    report_written_after_free(block, when, errors);
+}
+
+PMRHEAP_ALWAYS_INLINE void debug_state::give_back(const record& block) noexcept {
+  backing_->deallocate(const_cast<std::byte*>(block.at), block.bytes + options_.canary_bytes, block.alignment());
+}
+
+PMRHEAP_ALWAYS_INLINE void debug_state::release_oldest(const char* when, error_list& errors) {
+  const record gone = quarantine_.pop_front();
+  check_fill(gone, when, errors);
+  give_back(gone);
+  --stats_.quarantined_blocks;
+  stats_.quarantined_bytes -= gone.bytes;
+  if (options_.retain_metadata) [[unlikely]]
+    retain(gone);
+  traces_.release(gone.traces);
+}
+
+PMRHEAP_ALWAYS_INLINE void debug_state::evict(error_list& errors) {
+  if (options_.never_unmap) return;
+  // The newest free stays even when it alone passes quarantine_bytes.
+  while (quarantine_.size() > options_.quarantine_blocks ||
+         (stats_.quarantined_bytes > options_.quarantine_bytes && quarantine_.size() > 1))
+    release_oldest("when it left the quarantine", errors);
+  // A block leaving was freed long ago: its bytes are likely out of the cache by now. Ask for them
+  // a few frees ahead, its first and its last line (the canary's), which is all of a small block.
+  constexpr std::size_t ahead = 4;
+  if (options_.fill && quarantine_.size() > ahead) {
+    const record& next = quarantine_[ahead];
+    debug::prefetch(next.at);
+    debug::prefetch(next.at + next.bytes + options_.canary_bytes - 1);
+  }
+}
+
+PMRHEAP_ALWAYS_INLINE void debug_state::quarantine(const record& block, const stack_trace* trace, error_list& errors) {
+  if (block.traces != debug::no_traces) traces_[block.traces].freed = trace != nullptr ? *trace : stack_trace{};
+  const bool hold = (options_.never_unmap || options_.quarantine_blocks > 0) && quarantine_.push_back(block);
+  if (!hold) {  // no quarantine, or no room in it: the memory goes back at once
+    give_back(block);
+    if (options_.retain_metadata) retain(block);
+    traces_.release(block.traces);
+    return;
+  }
+  if (options_.fill) debug::fill(block.at, block.bytes + options_.canary_bytes, debug_resource::freed_fill);
+  ++stats_.quarantined_blocks;
+  stats_.quarantined_bytes += block.bytes;
+  evict(errors);
+}
 
 }  // namespace pmrheap::detail
 

@@ -3,6 +3,8 @@
 // bad input and forwarding, the handler, threads, and the abort without a handler (in a child
 // process). The error kinds are in debug_resource_records.cpp and debug_resource_quarantine.cpp,
 // the options and statistics in debug_resource_options.cpp.
+#include <atomic>
+#include <chrono>
 #include <string_view>
 
 #include "pmrheap/testing/logging_resource.hpp"
@@ -180,6 +182,60 @@ TEST_CASE("debug_resource: safe from several threads") {
   const auto s = d.statistics();
   CHECK(s.total_allocations == 4 * per_thread);
   CHECK(s.total_deallocations == 4 * per_thread);
+  CHECK(s.blocks_in_use == 0);
+  CHECK(rec.errors.empty());
+}
+
+// A backing that sleeps now and then while the resource's lock is held: the threads waiting for it
+// run out of spins and sleep on the lock, so its slow path (sleep, wake) runs many times. Eight
+// threads, more than the cores; every block filled and checked before its free.
+TEST_CASE("debug_resource: threads that find the lock held sleep and are woken") {
+  class sleepy_resource final : public std::pmr::memory_resource {
+    std::atomic<unsigned> calls_{0};
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+      if (calls_.fetch_add(1, std::memory_order_relaxed) % 64 == 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      return pmrheap::c_resource::instance()->allocate(bytes, alignment);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+      pmrheap::c_resource::instance()->deallocate(p, bytes, alignment);
+    }
+    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+  } backing;
+  recorder rec;
+  debug_resource d(&backing, rec.options([](debug_options& o) {
+    o.stack_trace_frames = 0;
+    o.quarantine_blocks = 16;
+  }));
+  constexpr int threads = 8;
+  constexpr int per_thread = 1500;
+  std::atomic<int> broken{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<std::pair<unsigned char*, std::size_t>> mine;
+      for (int i = 0; i < per_thread; ++i) {
+        const std::size_t bytes = static_cast<std::size_t>((i * 7 + t) % 96) + 1;
+        auto* p = static_cast<unsigned char*>(d.allocate(bytes));
+        std::memset(p, t + 1, bytes);
+        mine.emplace_back(p, bytes);
+        if (i % 2 == 0) {
+          const auto [q, n] = mine[mine.size() / 2];
+          mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(mine.size() / 2));
+          for (std::size_t k = 0; k < n; ++k) broken += q[k] != t + 1;
+          d.deallocate(q, n);
+        }
+      }
+      for (const auto& [q, n] : mine) {
+        for (std::size_t k = 0; k < n; ++k) broken += q[k] != t + 1;
+        d.deallocate(q, n);
+      }
+    });
+  for (auto& thread : pool) thread.join();
+  CHECK(broken == 0);
+  const auto s = d.statistics();
+  CHECK(s.total_allocations == threads * per_thread);
+  CHECK(s.total_deallocations == threads * per_thread);
   CHECK(s.blocks_in_use == 0);
   CHECK(rec.errors.empty());
 }

@@ -89,6 +89,55 @@ TEST_CASE("debug_resource: verify() and release_quarantine() find writes after f
   CHECK(contains(rec.errors[1].message, "found by release_quarantine"));
 }
 
+// The fills are written and checked 16 bytes a step, from both ends of the range for up to 128
+// bytes and in a loop past that: every byte of every size must still be written and checked.
+TEST_CASE("debug_resource: every byte of a fill and of a canary is written and checked, at every size") {
+  for (const std::size_t canary : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{15}, std::size_t{16},
+                                   std::size_t{17}, std::size_t{33}, std::size_t{100}, std::size_t{200}}) {
+    CAPTURE(canary);
+    recorder rec;
+    debug_resource d(pmrheap::c_resource::instance(), rec.options([&](debug_options& o) {
+      o.stack_trace_frames = 0;
+      o.canary_bytes = canary;
+    }));
+    const std::size_t largest = canary == 16 ? 300 : 40;
+    for (std::size_t bytes = 1; bytes <= largest; ++bytes) {
+      CAPTURE(bytes);
+      auto* p = bytes_of(d.allocate(bytes));
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < bytes; ++i) wrong += p[i] != debug_resource::allocated_fill;
+      for (std::size_t i = bytes; i < bytes + canary; ++i) wrong += p[i] != debug_resource::canary_fill;
+      REQUIRE(wrong == 0);
+      d.deallocate(p, bytes);
+      for (std::size_t i = 0; i < bytes + canary; ++i) wrong += p[i] != debug_resource::freed_fill;
+      REQUIRE(wrong == 0);
+      d.release_quarantine();
+      REQUIRE(rec.errors.empty());
+      // A write to any one byte of the canary is an overrun; to any one held byte, a use after free.
+      for (std::size_t at = 0; at < bytes + canary; ++at) {
+        CAPTURE(at);
+        p = bytes_of(d.allocate(bytes));
+        if (at >= bytes) {
+          p[at] = 0;
+          d.deallocate(p, bytes);
+          REQUIRE(rec.errors.size() == 1);
+          CHECK(rec.errors[0].kind == debug_error_kind::overrun);
+          CHECK(contains(rec.errors[0].message, fmt::format("the first at offset {} ", at)));
+          rec.errors.clear();
+        } else {
+          d.deallocate(p, bytes);
+        }
+        p[at] = 0;  // the memory is still the resource's: it is quarantined
+        d.release_quarantine();
+        REQUIRE(rec.errors.size() == 1);
+        CHECK(rec.errors[0].kind == debug_error_kind::use_after_free);
+        CHECK(contains(rec.errors[0].message, fmt::format("the first at offset {} ", at)));
+        rec.errors.clear();
+      }
+    }
+  }
+}
+
 TEST_CASE("debug_resource: resize or remap of a freed block is a use after free") {
   recorder rec;
   debug_resource d(pmrheap::c_resource::instance(), rec.options());
