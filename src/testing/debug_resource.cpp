@@ -21,11 +21,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <thread>
 #include <utility>
 
+#include "../platform/process_barrier.hpp"
 #include "debug_state.hpp"
 #include "pmrheap/c_resource.hpp"
 #include "pmrheap/detail/align.hpp"
@@ -218,21 +221,52 @@ void debug::state_lock::wake_one() noexcept {
 }
 
 namespace {
+constinit thread_local char thread_tag = 0;
+}  // namespace
+
+const void* debug::this_thread_tag() noexcept { return &thread_tag; }
+
+debug::biased_lock::biased_lock() noexcept : owner_(platform::process_barrier_available() ? nullptr : revoked()) {}
+
+bool debug::biased_lock::enter_slow(const void* me) noexcept {
+  const void* owner = owner_.load(std::memory_order_relaxed);
+  if (owner == nullptr && owner_.compare_exchange_strong(owner, me, std::memory_order_relaxed))
+    return enter();  // the first call: the bias is this thread's
+  lock_locked(me);
+  if (owner_.load(std::memory_order_relaxed) != revoked()) {
+    owner_.store(revoked(), std::memory_order_relaxed);
+    platform::process_barrier();
+    while (inside_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  return false;
+}
+
+void debug::biased_lock::reentered() noexcept {
+  std::fputs(
+      "pmrheap::debug_resource: called again from inside one of its own calls (its backing or "
+      "upstream called back into it) with thread_safe on; set debug_options::thread_safe = false "
+      "to allow that\n",
+      stderr);
+  std::abort();
+}
+
+namespace {
 // The lock of every entry point: held for the caller's scope, or not taken at all with
 // debug_options::thread_safe off.
 class state_guard {
  public:
-  state_guard(debug::state_lock& lock, bool thread_safe) noexcept : lock_(thread_safe ? &lock : nullptr) {
-    if (lock_ != nullptr) lock_->lock();
+  state_guard(debug::biased_lock& lock, bool thread_safe) noexcept : lock_(thread_safe ? &lock : nullptr) {
+    if (lock_ != nullptr) fast_ = lock_->enter();
   }
   state_guard(const state_guard&) = delete;
   state_guard& operator=(const state_guard&) = delete;
   ~state_guard() {
-    if (lock_ != nullptr) lock_->unlock();
+    if (lock_ != nullptr) lock_->leave(fast_);
   }
 
  private:
-  debug::state_lock* lock_;
+  debug::biased_lock* lock_;
+  bool fast_ = false;
 };
 }  // namespace
 

@@ -56,6 +56,71 @@ class state_lock {
   std::atomic<int> word_{free};
 };
 
+// The tag of the calling thread: the address of a thread_local, distinct among running threads.
+[[nodiscard]] const void* this_thread_tag() noexcept;
+
+// The lock as debug_state takes it: biased to the first thread that uses the resource. That thread
+// enters and leaves with plain stores, no atomic read-modify-write, as long as it is the only
+// one: a test or a program that uses a thread-safe resource from one thread pays about what
+// thread_safe = false pays (the lock's two read-modify-writes a call were 20-25 ns of a 60 ns
+// pair). The first call from any other thread revokes the bias for good: under state_lock it
+// marks the resource revoked, has every running thread execute a memory barrier
+// (platform::process_barrier, one system call), then waits until the owner is out; from then on
+// every thread takes state_lock. The owner's store of `inside_` and its second look at `owner_`
+// are ordered by that barrier, the revoker's store and its look at `inside_` by the system call
+// itself: one of the two sees the other (Dekker's exclusion with one side's fence made remote).
+// Where the barrier is not available the bias is revoked from the start.
+class biased_lock {
+ public:
+  biased_lock() noexcept;
+  // True: entered without state_lock; leave(true) must follow.
+  [[nodiscard]] bool enter() noexcept {
+    const void* const me = this_thread_tag();
+    const void* const owner = owner_.load(std::memory_order_relaxed);
+    if (owner == revoked()) {
+      lock_locked(me);
+      return false;
+    }
+    if (owner == me) [[likely]] {
+      if (inside_.load(std::memory_order_relaxed)) [[unlikely]]
+        reentered();
+      inside_.store(true, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler's part; the CPU's is remote
+      if (owner_.load(std::memory_order_relaxed) == me) [[likely]]
+        return true;
+      inside_.store(false, std::memory_order_release);  // revoked meanwhile: the revoker waits for this
+    }
+    return enter_slow(me);
+  }
+  void leave(bool fast) noexcept {
+    if (fast) {
+      inside_.store(false, std::memory_order_release);
+    } else {
+      holder_.store(nullptr, std::memory_order_relaxed);
+      lock_.unlock();
+    }
+  }
+
+ private:
+  static constexpr char revoked_tag = 0;
+  [[nodiscard]] static const void* revoked() noexcept { return &revoked_tag; }
+  // state_lock, taken by `me`; a thread that already holds it has called back into the resource.
+  void lock_locked(const void* me) noexcept {
+    if (holder_.load(std::memory_order_relaxed) == me) [[unlikely]]
+      reentered();
+    lock_.lock();
+    holder_.store(me, std::memory_order_relaxed);
+  }
+  PMRHEAP_NOINLINE bool enter_slow(const void* me) noexcept;
+  [[noreturn]] PMRHEAP_NOINLINE static void reentered() noexcept;
+  std::atomic<const void*> owner_;   // a thread's tag, nullptr before the first call, or revoked()
+  std::atomic<bool> inside_{false};  // the owner is between enter() and leave(true)
+  // The tag of the thread holding lock_, or nullptr: only that thread writes its own tag here, so
+  // finding it there means a call from inside a call (which would otherwise deadlock).
+  std::atomic<const void*> holder_{nullptr};
+  state_lock lock_;
+};
+
 // The quarantine: the records of freed blocks, oldest first, in a growable ring. A block's record
 // moves here from the table when it is freed, so the table holds live blocks only and the oldest
 // record is read in order, never looked up; finding a freed block by address is a linear search,
@@ -169,7 +234,7 @@ class debug_state {
   // Without the lock: hands each error to on_error, or prints them all and aborts.
   void dispatch(const error_list& errors) const;
 
-  mutable debug::state_lock lock_;
+  mutable debug::biased_lock lock_;
   std::pmr::memory_resource* backing_;
   resource* native_backing_;  // backing_ as a pmrheap::resource, or null: found once, not per call
   debug_options options_;

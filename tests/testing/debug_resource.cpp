@@ -128,8 +128,8 @@ TEST_CASE("debug_resource: thread_safe off finds the same problems on one thread
 }
 
 // No lock is taken at all: a backing may call back into the resource while it serves it. With
-// the lock (thread_safe on) this call would deadlock, so the test fails (by timeout) if the
-// option were ignored.
+// the lock (thread_safe on) this call aborts (the test below), so this one fails if the option
+// were ignored.
 TEST_CASE("debug_resource: thread_safe off takes no lock, so the backing may call back in") {
   struct calling_back final : std::pmr::memory_resource {
     const debug_resource* debug = nullptr;
@@ -240,6 +240,56 @@ TEST_CASE("debug_resource: threads that find the lock held sleep and are woken")
   CHECK(rec.errors.empty());
 }
 
+// The lock is biased to the first thread that uses the resource, which then enters with plain
+// stores; the first call from another thread revokes the bias for good. Each round one thread
+// takes the bias and keeps allocating and freeing while seven more start, so the revocation meets
+// the owner at every point of its calls. Every block is filled and checked before its free.
+TEST_CASE("debug_resource: other threads take over from the thread the lock was biased to") {
+  constexpr int owner_steps = 3000;
+  constexpr int other_steps = 300;
+  constexpr int others = 7;
+  for (int round = 0; round < 30; ++round) {
+    CAPTURE(round);
+    recorder rec;
+    debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
+      o.stack_trace_frames = 0;
+      o.quarantine_blocks = 8;
+    }));
+    std::atomic<bool> owner_started{false};
+    std::atomic<int> broken{0};
+    const auto work = [&](int t, int steps) {
+      std::vector<std::pair<unsigned char*, std::size_t>> mine;
+      const auto check_and_free = [&](std::size_t i) {
+        const auto [q, n] = mine[i];
+        mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(i));
+        for (std::size_t k = 0; k < n; ++k) broken += q[k] != t + 1;
+        d.deallocate(q, n);
+      };
+      for (int i = 0; i < steps; ++i) {
+        const std::size_t bytes = static_cast<std::size_t>((i * 13 + t) % 80) + 1;
+        auto* p = static_cast<unsigned char*>(d.allocate(bytes));
+        std::memset(p, t + 1, bytes);
+        mine.emplace_back(p, bytes);
+        if (i == 10) owner_started.store(true);
+        if (i % 2 == 1) check_and_free(mine.size() / 2);
+      }
+      while (!mine.empty()) check_and_free(0);
+    };
+    std::thread owner(work, 0, owner_steps);
+    while (!owner_started.load()) std::this_thread::yield();
+    std::vector<std::thread> pool;
+    for (int t = 1; t <= others; ++t) pool.emplace_back(work, t, other_steps);
+    owner.join();
+    for (auto& thread : pool) thread.join();
+    CHECK(broken == 0);
+    const auto s = d.statistics();
+    CHECK(s.total_allocations == owner_steps + others * other_steps);
+    CHECK(s.total_deallocations == owner_steps + others * other_steps);
+    CHECK(s.blocks_in_use == 0);
+    CHECK(rec.errors.empty());
+  }
+}
+
 #if !defined(_WIN32) && __has_include(<sys/wait.h>)  // not __has_include alone: cross builds see host headers
 // Without on_error the report goes to stderr and the process aborts: run that in a child.
 TEST_CASE("debug_resource: without on_error, a double free prints the report and aborts") {
@@ -269,5 +319,51 @@ TEST_CASE("debug_resource: without on_error, a double free prints the report and
   CHECK(WTERMSIG(status) == SIGABRT);
   CHECK(text.rfind("pmrheap::debug_resource: double free: deallocate(", 0) == 0);
   CHECK(contains(text, "  freed again at:\n"));
+}
+
+// A backing that calls back into a thread-safe debug_resource while serving it would deadlock on
+// the lock (or, with the lock biased to that thread, corrupt the state): it aborts with a message
+// instead, whether the call came in by the biased path or by the lock (after another thread used
+// the resource).
+TEST_CASE("debug_resource: a call from inside its own call aborts with a message when thread-safe") {
+  for (const bool other_thread_first : {false, true}) {
+    CAPTURE(other_thread_first);
+    int out[2];
+    REQUIRE(::pipe(out) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      std::signal(SIGABRT, SIG_DFL);
+      ::dup2(out[1], 2);
+      ::close(out[0]);
+      ::alarm(20);  // a deadlock ends as SIGALRM, a failure below
+      struct calling_back final : std::pmr::memory_resource {
+        const debug_resource* debug = nullptr;
+        void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+          if (debug != nullptr) static_cast<void>(debug->statistics());
+          return pmrheap::c_resource::instance()->allocate(bytes, alignment);
+        }
+        void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+          pmrheap::c_resource::instance()->deallocate(p, bytes, alignment);
+        }
+        bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+      } backing;
+      debug_resource d(&backing);
+      if (other_thread_first) std::thread([&d] { d.deallocate(d.allocate(8), 8); }).join();
+      backing.debug = &d;
+      static_cast<void>(d.allocate(8));
+      ::_exit(0);  // not reached
+    }
+    ::close(out[1]);
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+    ::close(out[0]);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+    CHECK(text.rfind("pmrheap::debug_resource: called again from inside one of its own calls", 0) == 0);
+  }
 }
 #endif

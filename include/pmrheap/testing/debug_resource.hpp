@@ -68,9 +68,12 @@ struct debug_options {
   /// such a free is reported as an invalid free. Records are dropped when the address is handed out
   /// again, by flush_retained_metadata() and at destruction.
   bool retain_metadata = false;
-  /// A mutex around every operation. Off (Zig's `thread_safe = false`), the resource serves one
-  /// thread at a time and each allocate + deallocate pair skips a lock and an unlock (docs/testing/debug_resource.md
-  /// has the figures).
+  /// A lock around every operation. It is biased to the first thread that calls: while that thread
+  /// is the only one, it enters and leaves with plain stores; the first call from another thread
+  /// ends the bias for good (one system call), and from then on every call takes the lock. A call
+  /// made from inside a call (a backing that calls back into this resource) aborts with a message.
+  /// Off (Zig's `thread_safe = false`), the resource serves one thread at a time, takes no lock
+  /// and allows such calls (docs/testing/debug_resource.md has the figures).
   bool thread_safe = true;
   /// Called for every problem found. Without it, the report goes to stderr and the process aborts.
   /// It runs after the resource has made itself consistent and without its lock held (it may call
