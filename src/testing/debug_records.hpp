@@ -95,6 +95,7 @@ class record_table {
     slots_[hole].at = nullptr;
     --size_;
   }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] record* begin() const noexcept { return slots_.get(); }
   [[nodiscard]] record* end() const noexcept { return slots_.get() + capacity(); }
 

@@ -82,7 +82,7 @@ PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::
   if (options_.fill) debug::fill(at, bytes, debug_resource::allocated_fill);
   debug::fill(at + bytes, options_.canary_bytes, debug_resource::canary_fill);
   ++stats_.total_allocations;
-  if (++stats_.blocks_in_use > stats_.peak_blocks_in_use) stats_.peak_blocks_in_use = stats_.blocks_in_use;
+  if (records_.size() > stats_.peak_blocks_in_use) stats_.peak_blocks_in_use = records_.size();
   stats_.live_bytes += bytes;
   stats_.total_bytes += bytes;
   if (stats_.live_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.live_bytes;
@@ -99,12 +99,9 @@ PMRHEAP_ALWAYS_INLINE void debug_state::deallocate_block(const call& c, error_li
   if (c.bytes != r->bytes || c.alignment != r->alignment()) [[unlikely]]
     report_mismatch(c, *r, errors);
   check_canary(*r, c, errors);
-  --stats_.blocks_in_use;
   stats_.live_bytes -= r->bytes;
-  ++stats_.total_deallocations;
-  const record freed = *r;
+  quarantine(*r, c.trace, errors);  // copies the record into the ring; the table is not touched
   records_.erase(r);
-  quarantine(freed, c.trace, errors);
 }
 
 void* debug_state::resize_block(const call& c, error_list& errors) {
@@ -175,7 +172,7 @@ void debug_state::forget_retained(address p, std::size_t bytes) noexcept {
 
 std::vector<const debug_state::record*> debug_state::live_by_serial() const {
   std::vector<const record*> live;
-  live.reserve(stats_.blocks_in_use);
+  live.reserve(records_.size());
   for (const record& r : records_)
     if (r.at != nullptr) live.push_back(&r);
   std::sort(live.begin(), live.end(), [](const record* a, const record* b) { return a->serial < b->serial; });
@@ -298,12 +295,18 @@ void* debug_state::resize(const call& c) {
 
 std::size_t debug_state::blocks_in_use() const {
   const state_guard guard(lock_, options_.thread_safe);
-  return stats_.blocks_in_use;
+  return records_.size();
 }
 
+// The counts that follow from the table and the ring are not kept per call: every successful
+// deallocate removes one record, so deallocations are allocations less the live blocks.
 debug_statistics debug_state::statistics() const {
   const state_guard guard(lock_, options_.thread_safe);
-  return stats_;
+  debug_statistics s = stats_;
+  s.blocks_in_use = records_.size();
+  s.total_deallocations = s.total_allocations - s.blocks_in_use;
+  s.quarantined_blocks = quarantine_.size();
+  return s;
 }
 
 std::size_t debug_state::report_leaks() {

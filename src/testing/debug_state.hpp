@@ -271,7 +271,6 @@ PMRHEAP_ALWAYS_INLINE void debug_state::release_oldest(const char* when, error_l
   const record gone = quarantine_.pop_front();
   check_fill(gone, when, errors);
   give_back(gone);
-  --stats_.quarantined_blocks;
   stats_.quarantined_bytes -= gone.bytes;
   if (options_.retain_metadata) [[unlikely]]
     retain(gone);
@@ -304,7 +303,6 @@ PMRHEAP_ALWAYS_INLINE void debug_state::quarantine(const record& block, const st
     return;
   }
   if (options_.fill) debug::fill(block.at, block.bytes + options_.canary_bytes, debug_resource::freed_fill);
-  ++stats_.quarantined_blocks;
   stats_.quarantined_bytes += block.bytes;
   evict(errors);
 }
