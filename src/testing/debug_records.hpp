@@ -149,6 +149,26 @@ using chunk = unsigned char __attribute__((vector_size(16)));
 using chunk = std::uint64_t;
 #endif
 
+// Calls `step(offset)` for chunks that together cover [0, n), sizeof(chunk) <= n <= 8 chunks: up
+// to eight from both ends, overlapping in the middle. No loop: a loop's count and branch cost as
+// much as the steps at these sizes, and a compiler may turn a loop of stores back into a memset call.
+template <class Step>
+PMRHEAP_ALWAYS_INLINE void for_chunks_of(std::size_t n, Step step) noexcept {
+  constexpr std::size_t c = sizeof(chunk);
+  step(0);
+  if (n > c) step(n - c);
+  if (n > 2 * c) {
+    step(c);
+    step(n - 2 * c);
+  }
+  if (n > 4 * c) {
+    step(2 * c);
+    step(3 * c);
+    step(n - 3 * c);
+    step(n - 4 * c);
+  }
+}
+
 // Whether [p, p + n) holds only `value`.
 [[nodiscard]] inline bool filled_with(address p, std::size_t n, unsigned char value) noexcept {
   constexpr std::size_t c = sizeof(chunk);
@@ -165,20 +185,8 @@ using chunk = std::uint64_t;
     std::memcpy(&v, p + at, c);
     differ |= v ^ pattern;
   };
-  if (n <= 8 * c) {
-    // Up to eight chunks from both ends, overlapping in the middle: no loop to count.
-    check(0);
-    if (n > c) check(n - c);
-    if (n > 2 * c) {
-      check(c);
-      check(n - 2 * c);
-    }
-    if (n > 4 * c) {
-      check(2 * c);
-      check(3 * c);
-      check(n - 3 * c);
-      check(n - 4 * c);
-    }
+  if (n <= 8 * sizeof(chunk)) {
+    for_chunks_of(n, check);
   } else {
     // The last chunk overlaps the one before it when n is not a multiple of its size.
     check(n - c);
@@ -200,23 +208,10 @@ inline void fill(address p, std::size_t bytes, unsigned char value) noexcept {
     std::memset(out, value, bytes);
     return;
   }
-  // Canaries and small blocks: fixed stores from both ends that overlap in the middle, no loop
-  // (which the compiler may turn back into a call to memset) and no call.
+  // Canaries and small blocks: fixed stores, no call.
   chunk pattern;
   std::memset(&pattern, value, sizeof pattern);
-  const auto put = [&](std::size_t at) { std::memcpy(out + at, &pattern, c); };
-  put(0);
-  if (bytes > c) put(bytes - c);
-  if (bytes > 2 * c) {
-    put(c);
-    put(bytes - 2 * c);
-  }
-  if (bytes > 4 * c) {
-    put(2 * c);
-    put(3 * c);
-    put(bytes - 3 * c);
-    put(bytes - 4 * c);
-  }
+  for_chunks_of(bytes, [&](std::size_t at) { std::memcpy(out + at, &pattern, c); });
 }
 
 }  // namespace pmrheap::detail::debug

@@ -291,8 +291,16 @@ TEST_CASE("debug_resource: other threads take over from the thread the lock was 
 }
 
 #if !defined(_WIN32) && __has_include(<sys/wait.h>)  // not __has_include alone: cross builds see host headers
-// Without on_error the report goes to stderr and the process aborts: run that in a child.
-TEST_CASE("debug_resource: without on_error, a double free prints the report and aborts") {
+namespace {
+struct child_result {
+  int status = 0;
+  std::string stderr_text;
+};
+
+// Runs `body` in a child process: how the child ended and what it wrote to stderr. A child that
+// hangs ends by SIGALRM after 20 s.
+template <class Body>
+child_result run_in_child(Body body) {
   int out[2];
   REQUIRE(::pipe(out) == 0);
   const pid_t child = ::fork();
@@ -301,24 +309,34 @@ TEST_CASE("debug_resource: without on_error, a double free prints the report and
     std::signal(SIGABRT, SIG_DFL);  // doctest's crash handler would report the abort as a failure
     ::dup2(out[1], 2);
     ::close(out[0]);
+    ::alarm(20);
+    body();
+    ::_exit(0);
+  }
+  ::close(out[1]);
+  child_result result;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;)
+    result.stderr_text.append(buffer, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  REQUIRE(::waitpid(child, &result.status, 0) == child);
+  return result;
+}
+}  // namespace
+
+// Without on_error the report goes to stderr and the process aborts: run that in a child.
+TEST_CASE("debug_resource: without on_error, a double free prints the report and aborts") {
+  const child_result r = run_in_child([] {
     debug_resource d(pmrheap::c_resource::instance());
     void* p = d.allocate(40);
     d.deallocate(p, 40);
     d.deallocate(p, 40);
-    ::_exit(0);  // not reached
-  }
-  ::close(out[1]);
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  MESSAGE(text);
-  CHECK(WIFSIGNALED(status));
-  CHECK(WTERMSIG(status) == SIGABRT);
-  CHECK(text.rfind("pmrheap::debug_resource: double free: deallocate(", 0) == 0);
-  CHECK(contains(text, "  freed again at:\n"));
+  });
+  MESSAGE(r.stderr_text);
+  CHECK(WIFSIGNALED(r.status));
+  CHECK(WTERMSIG(r.status) == SIGABRT);
+  CHECK(r.stderr_text.rfind("pmrheap::debug_resource: double free: deallocate(", 0) == 0);
+  CHECK(contains(r.stderr_text, "  freed again at:\n"));
 }
 
 // A backing that calls back into a thread-safe debug_resource while serving it would deadlock on
@@ -328,15 +346,7 @@ TEST_CASE("debug_resource: without on_error, a double free prints the report and
 TEST_CASE("debug_resource: a call from inside its own call aborts with a message when thread-safe") {
   for (const bool other_thread_first : {false, true}) {
     CAPTURE(other_thread_first);
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      std::signal(SIGABRT, SIG_DFL);
-      ::dup2(out[1], 2);
-      ::close(out[0]);
-      ::alarm(20);  // a deadlock ends as SIGALRM, a failure below
+    const child_result r = run_in_child([other_thread_first] {
       struct calling_back final : std::pmr::memory_resource {
         const debug_resource* debug = nullptr;
         void* do_allocate(std::size_t bytes, std::size_t alignment) override {
@@ -352,18 +362,10 @@ TEST_CASE("debug_resource: a call from inside its own call aborts with a message
       if (other_thread_first) std::thread([&d] { d.deallocate(d.allocate(8), 8); }).join();
       backing.debug = &d;
       static_cast<void>(d.allocate(8));
-      ::_exit(0);  // not reached
-    }
-    ::close(out[1]);
-    std::string text;
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-    ::close(out[0]);
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    CHECK(WIFSIGNALED(status));
-    CHECK(WTERMSIG(status) == SIGABRT);
-    CHECK(text.rfind("pmrheap::debug_resource: called again from inside one of its own calls", 0) == 0);
+    });
+    CHECK(WIFSIGNALED(r.status));
+    CHECK(WTERMSIG(r.status) == SIGABRT);
+    CHECK(r.stderr_text.rfind("pmrheap::debug_resource: called again from inside one of its own calls", 0) == 0);
   }
 }
 #endif
