@@ -3,7 +3,7 @@
 // the statistics. The public class holds it by pointer, so its header pulls in no container.
 // Split by seam: the allocate/deallocate/resize paths and the locked entry points in
 // debug_resource.cpp, the quarantine in debug_quarantine.cpp, the records in debug_records.*,
-// the wording of every report in debug_report.cpp.
+// the lock in debug_lock.*, the wording of every report in debug_report.cpp.
 //
 // A class of its own rather than members of debug_resource because it is not exported: the library
 // is built with -fPIC, where calls between members of an exported class cannot be inlined (they
@@ -12,7 +12,6 @@
 #ifndef PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
 #define PMRHEAP_SRC_TESTING_DEBUG_STATE_HPP
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -21,105 +20,13 @@
 #include <string>
 #include <vector>
 
+#include "debug_lock.hpp"
 #include "debug_records.hpp"
 #include "pmrheap/testing/debug_resource.hpp"
 
 namespace pmrheap::detail {
 
 namespace debug {
-
-// The state's lock: a compare-and-swap to take it and an exchange to give it back when no other
-// thread wants it, both inline. std::mutex goes through two calls into pthread for each, which
-// measured 120 of a 710-instruction pair (callgrind). A thread that finds it held spins briefly
-// (the holder's work is a few hundred instructions), then sleeps on the word: a futex through
-// C++20's atomic wait on Linux, sched_yield elsewhere (libstdc++'s fallback for atomic wait on
-// other platforms goes through a shared table of condition variables, a cost we do not need).
-class state_lock {
- public:
-  void lock() noexcept {
-    int expected = free;
-    if (!word_.compare_exchange_strong(expected, held, std::memory_order_acquire, std::memory_order_relaxed))
-        [[unlikely]]
-      lock_contended();
-  }
-  void unlock() noexcept {
-    if (word_.exchange(free, std::memory_order_release) == contended) [[unlikely]]
-      wake_one();
-  }
-
- private:
-  static constexpr int free = 0;
-  static constexpr int held = 1;
-  static constexpr int contended = 2;  // held, and a thread may be asleep on the word
-  PMRHEAP_NOINLINE void lock_contended() noexcept;
-  PMRHEAP_NOINLINE void wake_one() noexcept;
-  std::atomic<int> word_{free};
-};
-
-// The tag of the calling thread: the address of a thread_local, distinct among running threads.
-[[nodiscard]] const void* this_thread_tag() noexcept;
-
-// The lock as debug_state takes it: biased to the first thread that uses the resource. That thread
-// enters and leaves with plain stores, no atomic read-modify-write, as long as it is the only
-// one: a test or a program that uses a thread-safe resource from one thread pays about what
-// thread_safe = false pays (the lock's two read-modify-writes a call were 20-25 ns of a 60 ns
-// pair). The first call from any other thread revokes the bias for good: under state_lock it
-// marks the resource revoked, has every running thread execute a memory barrier
-// (platform::process_barrier, one system call), then waits until the owner is out; from then on
-// every thread takes state_lock. The owner's store of `inside_` and its second look at `owner_`
-// are ordered by that barrier, the revoker's store and its look at `inside_` by the system call
-// itself: one of the two sees the other (Dekker's exclusion with one side's fence made remote).
-// Where the barrier is not available the bias is revoked from the start.
-class biased_lock {
- public:
-  biased_lock() noexcept;
-  // True: entered without state_lock; leave(true) must follow.
-  [[nodiscard]] bool enter() noexcept {
-    const void* const me = this_thread_tag();
-    const void* const owner = owner_.load(std::memory_order_relaxed);
-    if (owner == revoked()) {
-      lock_locked(me);
-      return false;
-    }
-    if (owner == me) [[likely]] {
-      if (inside_.load(std::memory_order_relaxed)) [[unlikely]]
-        reentered();
-      inside_.store(true, std::memory_order_relaxed);
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler's part; the CPU's is remote
-      if (owner_.load(std::memory_order_relaxed) == me) [[likely]]
-        return true;
-      inside_.store(false, std::memory_order_release);  // revoked meanwhile: the revoker waits for this
-    }
-    return enter_slow(me);
-  }
-  void leave(bool fast) noexcept {
-    if (fast) {
-      inside_.store(false, std::memory_order_release);
-    } else {
-      holder_.store(nullptr, std::memory_order_relaxed);
-      lock_.unlock();
-    }
-  }
-
- private:
-  static constexpr char revoked_tag = 0;
-  [[nodiscard]] static const void* revoked() noexcept { return &revoked_tag; }
-  // state_lock, taken by `me`; a thread that already holds it has called back into the resource.
-  void lock_locked(const void* me) noexcept {
-    if (holder_.load(std::memory_order_relaxed) == me) [[unlikely]]
-      reentered();
-    lock_.lock();
-    holder_.store(me, std::memory_order_relaxed);
-  }
-  PMRHEAP_NOINLINE bool enter_slow(const void* me) noexcept;
-  [[noreturn]] PMRHEAP_NOINLINE static void reentered() noexcept;
-  std::atomic<const void*> owner_;   // a thread's tag, nullptr before the first call, or revoked()
-  std::atomic<bool> inside_{false};  // the owner is between enter() and leave(true)
-  // The tag of the thread holding lock_, or nullptr: only that thread writes its own tag here, so
-  // finding it there means a call from inside a call (which would otherwise deadlock).
-  std::atomic<const void*> holder_{nullptr};
-  state_lock lock_;
-};
 
 // The quarantine: the records of freed blocks, oldest first, in a growable ring. A block's record
 // moves here from the table when it is freed, so the table holds live blocks only and the oldest
@@ -243,6 +150,8 @@ class debug_state {
   debug::record_ring quarantine_;                       // freed blocks held back, oldest first
   debug::trace_pool traces_;                            // the records' traces (stack_trace_frames > 0)
   std::map<address, debug::retained_record> retained_;  // ordered: a block handed out drops those inside it
+  // blocks_in_use, total_deallocations and quarantined_blocks are not kept here: statistics()
+  // takes them from the table and the ring.
   debug_statistics stats_;
 };
 
