@@ -29,11 +29,13 @@ bool debug::record_ring::grow() noexcept {
 
 void debug_state::release_all(const char* when, error_list& errors) {
   while (!quarantine_.empty()) release_oldest(when, errors);
+  drop_spare();
 }
 
 void debug_state::verify_all(const call& c, error_list& errors) {
   for (const record* r : live_by_serial()) check_canary(*r, c, errors);
   for (std::size_t i = 0; i < quarantine_.size(); ++i) check_fill(quarantine_[i], "by verify", errors);
+  if (spare_.at != nullptr) check_fill(spare_, "by verify", errors);
 }
 
 }  // namespace pmrheap::detail

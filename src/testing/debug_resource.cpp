@@ -50,32 +50,31 @@ debug_state::debug_state(std::pmr::memory_resource* backing, debug_options optio
 
 PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::size_t alignment,
                                                         const stack_trace* trace) {
-  std::size_t total = 0;
-  const char* refused = nullptr;
-  void* p = nullptr;
   // live_bytes never exceeds the limit, so the subtraction cannot wrap.
-  if (bytes > options_.memory_limit - stats_.live_bytes) {
-    refused = "memory limit";
-  } else if (!detail::checked_add(bytes, options_.canary_bytes, total) ||
-             !forwarding_resource::forwardable(total, alignment)) {
-    refused = "size cannot be an object";
-  } else if ((p = native_backing_ != nullptr ? native_backing_->try_allocate(total, alignment)
-                                             : pmrheap::try_allocate(*backing_, total, alignment)) == nullptr) {
-    refused = "backing refused";
+  if (bytes > options_.memory_limit - stats_.live_bytes) return nullptr;
+  const auto alignment_log2 = static_cast<std::uint8_t>(std::countr_zero(alignment));
+  void* p = take_spare(bytes, alignment_log2);  // its size was checked when it was first allocated
+  if (p == nullptr) {
+    std::size_t total = 0;
+    if (!detail::checked_add(bytes, options_.canary_bytes, total) ||
+        !forwarding_resource::forwardable(total, alignment))
+      return nullptr;  // no object has that size
+    drop_spare();      // before the backing is asked: it may hand the same memory out
+    p = native_backing_ != nullptr ? native_backing_->try_allocate(total, alignment)
+                                   : pmrheap::try_allocate(*backing_, total, alignment);
+    if (p == nullptr) return nullptr;
   }
-  if (refused != nullptr) return nullptr;
   const auto at = static_cast<address>(p);
   const std::uint32_t traces = trace != nullptr ? traces_.acquire() : debug::no_traces;
   record* const r = trace != nullptr && traces == debug::no_traces ? nullptr : records_.insert(at);
   if (r == nullptr) {  // no room for the record: the allocation fails
     traces_.release(traces);
-    backing_->deallocate(p, total, alignment);
+    backing_->deallocate(p, bytes + options_.canary_bytes, alignment);
     return nullptr;
   }
-  const auto alignment_log2 = static_cast<std::uint8_t>(std::countr_zero(alignment));
   *r = record{at, bytes, stats_.total_allocations + 1, traces, alignment_log2};
   if (traces != debug::no_traces) traces_[traces].allocated = *trace;
-  if (!retained_.empty()) forget_retained(at, total);
+  if (!retained_.empty()) forget_retained(at, bytes + options_.canary_bytes);
   if (options_.fill) debug::fill(at, bytes, debug_resource::allocated_fill);
   debug::fill(at + bytes, options_.canary_bytes, debug_resource::canary_fill);
   ++stats_.total_allocations;
@@ -86,18 +85,23 @@ PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::
   return p;
 }
 
-PMRHEAP_ALWAYS_INLINE void debug_state::deallocate_block(const call& c, error_list& errors) {
-  record* const r = records_.find(static_cast<address>(c.p));
+// The arguments come one by one, not as a `call`: the reports take a call by reference, and a call
+// built up front was stored to the stack on every deallocate, six stores a pair for the error paths.
+PMRHEAP_ALWAYS_INLINE void debug_state::deallocate_block(void* p, std::size_t bytes, std::size_t alignment,
+                                                         const stack_trace* trace, error_list& errors) {
+  const auto this_call = [&] { return call{operation::deallocate, p, bytes, 0, alignment, trace}; };
+  record* const r = records_.find(static_cast<address>(p));
   if (r == nullptr) [[unlikely]] {
-    if (c.bytes != 0) report_unknown(c, errors);  // else the empty block: nothing to free
+    if (bytes != 0) report_unknown(this_call(), errors);  // else the empty block: nothing to free
     return;
   }
   // Reported, then freed with the recorded size anyway.
-  if (c.bytes != r->bytes || c.alignment != r->alignment()) [[unlikely]]
-    report_mismatch(c, *r, errors);
-  check_canary(*r, c, errors);
+  if (bytes != r->bytes || alignment != r->alignment()) [[unlikely]]
+    report_mismatch(this_call(), *r, errors);
+  if (!canary_intact(*r)) [[unlikely]]
+    report_overrun(*r, this_call(), errors);
   stats_.live_bytes -= r->bytes;
-  quarantine(*r, c.trace, errors);  // copies the record into the ring; the table is not touched
+  quarantine(*r, trace, errors);  // copies the record into the ring; the table is not touched
   records_.erase(r);
 }
 
@@ -203,11 +207,12 @@ PMRHEAP_ALWAYS_INLINE void* debug_state::allocate(std::size_t bytes, std::size_t
   return allocate_block(bytes, alignment, trace);
 }
 
-PMRHEAP_ALWAYS_INLINE void debug_state::deallocate(const call& c) {
+PMRHEAP_ALWAYS_INLINE void debug_state::deallocate(void* p, std::size_t bytes, std::size_t alignment,
+                                                   const stack_trace* trace) {
   error_list errors;
   {
     const state_guard guard(lock_, options_.thread_safe);
-    deallocate_block(c, errors);
+    deallocate_block(p, bytes, alignment, trace, errors);
   }
   if (!errors.empty()) [[unlikely]]
     dispatch(errors);
@@ -322,11 +327,9 @@ void* debug_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) 
 }
 
 void debug_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  using op = detail::debug_state::operation;
-  if (state_->options().stack_trace_frames == 0)
-    return state_->deallocate({op::deallocate, p, bytes, 0, alignment, nullptr});
+  if (state_->options().stack_trace_frames == 0) return state_->deallocate(p, bytes, alignment, nullptr);
   const stack_trace trace = stack_trace::capture(state_->options().stack_trace_frames, 1);
-  state_->deallocate({op::deallocate, p, bytes, 0, alignment, &trace});
+  state_->deallocate(p, bytes, alignment, &trace);
 }
 
 bool debug_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {

@@ -322,11 +322,92 @@ TEST_CASE("debug_resource: a double free is found anywhere in the quarantine, af
     CHECK(e.message.find(fmt::format("the {}-byte block at {}", 16 * (i + 1), blocks[i])) != std::string::npos);
     rec.errors.clear();
   }
-  // One more free pushes block 0 out: a free of it now names no block (no retain_metadata).
+  // One more free pushes block 0 out. It is the spare until an allocation of another size gives it
+  // back: a second free of it is still a double free, and after that names no block (no
+  // retain_metadata).
   d.deallocate(d.allocate(24, 8), 24, 8);
   d.deallocate(blocks[0], 16, 8);
+  CHECK(rec.only().kind == debug_error_kind::double_free);
+  rec.errors.clear();
+  void* other = d.allocate(40, 8);
+  d.deallocate(blocks[0], 16, 8);
   CHECK(rec.only().kind == debug_error_kind::invalid_free);
-  CHECK(d.statistics().total_deallocations == 506);
+  d.deallocate(other, 40, 8);
+  CHECK(d.statistics().total_deallocations == 507);
   CHECK(d.statistics().quarantined_blocks == 5);
   CHECK(d.blocks_in_use() == 0);
+}
+
+// The block that leaves the quarantine is kept, checked, for the next allocation of its size and
+// alignment instead of a free and a malloc of the same memory.
+TEST_CASE("debug_resource: the block leaving the quarantine serves the next allocation of its size") {
+  recorder rec;
+  pmrheap::test::counting_resource backing(pmrheap::c_resource::instance());
+  debug_resource d(&backing, rec.options([](debug_options& o) {
+    o.quarantine_blocks = 2;
+    o.stack_trace_frames = 0;
+  }));
+  void* a = d.allocate(32, 8);
+  std::memset(a, 1, 32);
+  d.deallocate(a, 32, 8);
+  d.deallocate(d.allocate(32, 8), 32, 8);
+  d.deallocate(d.allocate(32, 8), 32, 8);  // `a` leaves the quarantine, checked
+  REQUIRE(backing.allocations == 3);
+  CHECK(backing.deallocations == 0);
+  CHECK(d.statistics().quarantined_blocks == 2);
+  SUBCASE("the same size and alignment take it, filled afresh, with no backing call") {
+    void* b = d.allocate(32, 8);
+    CHECK(b == a);
+    CHECK(backing.calls() == 3);
+    for (int i = 0; i < 32; ++i) REQUIRE(bytes_of(b)[i] == debug_resource::allocated_fill);
+    for (int i = 32; i < 48; ++i) REQUIRE(bytes_of(b)[i] == debug_resource::canary_fill);
+    bytes_of(b)[32] = 0;  // its canary is checked as any block's
+    d.deallocate(b, 32, 8);
+    CHECK(rec.only().kind == debug_error_kind::overrun);
+    rec.errors.clear();
+  }
+  SUBCASE("another size or alignment gives it back before the backing is asked") {
+    void* b = d.allocate(32, 16);
+    CHECK(backing.deallocations == 1);
+    CHECK(backing.allocations == 4);
+    void* c = d.allocate(48, 8);
+    CHECK(backing.deallocations == 1);  // nothing left to give back
+    d.deallocate(b, 32, 16);
+    d.deallocate(c, 48, 8);
+  }
+  SUBCASE("a second free of it is a double free, and nothing is freed") {
+    d.deallocate(a, 32, 8);
+    CHECK(rec.only().kind == debug_error_kind::double_free);
+    CHECK(backing.deallocations == 0);
+    rec.errors.clear();
+  }
+  SUBCASE("verify() checks its fill; release_quarantine() gives it back") {
+    bytes_of(a)[5] = 7;
+    CHECK(d.verify() == 1);
+    CHECK(contains(rec.only().message, "the first at offset 5 (0x07 instead of 0xdd; found by verify)"));
+    rec.errors.clear();
+    d.release_quarantine();
+    CHECK(backing.live() == 0);
+  }
+  SUBCASE("blocks over 1 KiB go back at once") {
+    for (int i = 0; i < 3; ++i) d.deallocate(d.allocate(1025, 8), 1025, 8);
+    // Given back: `a` and the two small blocks that became the spare after it (each by the next
+    // allocation of 1025 bytes), then the first large block as it left the quarantine.
+    CHECK(backing.deallocations == 4);
+    CHECK(backing.live() == 2);  // the two large blocks in the quarantine, no spare
+  }
+  CHECK(rec.errors.empty());
+}
+
+TEST_CASE("debug_resource: the spare goes back when the resource is destroyed") {
+  recorder rec;
+  pmrheap::test::counting_resource backing(pmrheap::c_resource::instance());
+  {
+    debug_resource d(&backing, rec.options([](debug_options& o) { o.quarantine_blocks = 1; }));
+    for (int i = 0; i < 4; ++i) d.deallocate(d.allocate(64, 8), 64, 8);
+    CHECK(backing.live() == 2);  // the quarantined block and the spare
+  }
+  CHECK(backing.live() == 0);
+  CHECK(backing.live_bytes == 0);
+  CHECK(rec.errors.empty());
 }

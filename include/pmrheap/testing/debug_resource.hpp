@@ -138,6 +138,9 @@ class debug_state;  // src/testing/debug_state.hpp
 /// - Freed blocks are filled with 0xDD and kept in a bounded quarantine with their record, so a
 ///   double free is reported with the allocation, first-free and second-free traces, a dangling
 ///   read sees 0xDD, and a write after free is found when the block leaves the quarantine.
+/// - The block that last left the quarantine (checked, up to 1 KiB) is kept for the next
+///   allocation of its size and alignment, which takes it without a call to the backing; any other
+///   allocation, release_quarantine() and destruction give it back. verify() checks it too.
 /// - Live blocks at destruction, or at report_leaks(), are leaks, reported with their allocation
 ///   trace; leaked blocks are not freed.
 /// A reported mismatch or overrun does not stop a deallocate (the resource frees with the sizes it
@@ -152,12 +155,14 @@ class debug_state;  // src/testing/debug_state.hpp
 /// nullptr in those cases.
 /// **Cost**: per allocate, a stack capture (stack_trace::capture; none with stack_trace_frames 0),
 /// a table insert and the fills; per deallocate, a capture, a lookup, a canary check and a fill,
-/// and once the quarantine is full, the check and release of its oldest block. Figures in
+/// and once the quarantine is full, the check of its oldest block, which then serves the next
+/// allocation of its size (or goes back to the backing). Figures in
 /// docs/testing/debug_resource.md. Bookkeeping, on the global heap: 64 to 128 bytes per live block,
 /// 32 to 64 per quarantined block, about 300 more with traces; plus the canary and the quarantined
 /// memory. Stack traces are symbolised only in reports.
-/// **Thread safety**: safe by default; one mutex around every operation, and the backing is only
-/// ever called under it, so a backing that is not thread-safe is fine. With
+/// **Thread safety**: safe by default; one lock around every operation (biased to the first thread
+/// that calls, which then takes it with plain stores until another thread calls), and the backing
+/// is only ever called under it, so a backing that is not thread-safe is fine. With
 /// debug_options::thread_safe off: none.
 class PMRHEAP_TESTING_API debug_resource final : public forwarding_resource {
  public:

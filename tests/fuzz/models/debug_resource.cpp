@@ -16,7 +16,8 @@ namespace {
 // debug_resource over c_resource: a correct call sequence must never be reported (the handler
 // aborts with the report); blocks take `canary_bytes` more of the C heap, so c_resource's rules
 // hold; `memory_limit` (setup[0] odd: 2^(setup[0] / 2 % 24) bytes) fails exactly the requests and
-// growths that would pass it; the statistics follow every call; verify() finds nothing.
+// growths that would pass it; the statistics follow every call; verify() finds nothing. Small
+// quarantines (setup[0] >= 64) put the spare in play.
 class debug_model final : public model {
  public:
   debug_model(pmrheap::debug_resource& d, std::size_t limit) : d_(d), limit_(limit) {}
@@ -79,6 +80,9 @@ class debug_model final : public model {
 subject make_debug(const std::uint8_t* setup) {
   pmrheap::debug_options options;
   options.memory_limit = setup[0] % 2 == 0 ? pmrheap::debug_options::no_limit : std::size_t{1} << (setup[0] / 2 % 24);
+  // Setups of 64 and more hold 1 to 3 blocks in the quarantine: most frees then push a block out,
+  // and the block that leaves serves the next allocation of its size (the spare).
+  if (setup[0] >= 64) options.quarantine_blocks = setup[0] / 64;
   options.stack_trace_frames = 2;  // traces are only printed with a report, and a report aborts
   options.on_error = [](const pmrheap::debug_error& e) {
     std::fprintf(stderr, "pmrheap fuzz: debug_resource reported an error on a correct call sequence:\n%s\n",
