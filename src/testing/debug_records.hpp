@@ -149,8 +149,8 @@ using chunk = unsigned char __attribute__((vector_size(16)));
 using chunk = std::uint64_t;
 #endif
 
-// Calls `step(offset)` for chunks that together cover [0, n), sizeof(chunk) <= n <= 8 chunks: up
-// to eight from both ends, overlapping in the middle. No loop: a loop's count and branch cost as
+// Calls `step(offset)` for chunks that together cover [0, n), sizeof(chunk) <= n <= 8 chunks: 1, 2,
+// 4, 6 or 8 of them from both ends, overlapping in the middle (an 80-byte block and its canary: 6). No loop: a loop's count and branch cost as
 // much as the steps at these sizes, and a compiler may turn a loop of stores back into a memset call.
 template <class Step>
 PMRHEAP_ALWAYS_INLINE void for_chunks_of(std::size_t n, Step step) noexcept {
@@ -163,9 +163,11 @@ PMRHEAP_ALWAYS_INLINE void for_chunks_of(std::size_t n, Step step) noexcept {
   }
   if (n > 4 * c) {
     step(2 * c);
-    step(3 * c);
     step(n - 3 * c);
-    step(n - 4 * c);
+    if (n > 6 * c) {
+      step(3 * c);
+      step(n - 4 * c);
+    }
   }
 }
 
