@@ -3,7 +3,10 @@
 // allocator (scripts/bench-zig, bench/zig/debug_pairs.zig): the same loop, the same depth, the same
 // command line, so the two programs are measured alike (wall time and callgrind's difference of two
 // run lengths). Not run by CI or ./scripts/bench.
-//   debug_pairs <config> <pairs>   prints the ns per allocate(64, 16) + deallocate pair
+//   debug_pairs <config> <pairs> [mixed]   prints the ns per allocate(64, 16) + deallocate pair
+// With `mixed` the sizes are 48, 64 and 80 bytes in turn: the block leaving debug_resource's
+// quarantine (1024 blocks, not a multiple of 3) then never has the size of the next allocation,
+// so the spare never serves it (docs/testing/debug_resource.md, "Costs").
 // Built with frame pointers, like the Zig program: the 6-frame traces are then found by the
 // frame-pointer walk, as they are in a user's test built with -fno-omit-frame-pointer.
 #include <chrono>
@@ -18,13 +21,16 @@
 
 namespace {
 
+bool mixed = false;
+
 // Not inlined: the resource is unknown here and every call is virtual.
 [[gnu::noinline]] double time_pairs(std::pmr::memory_resource* mr, long n) {
   const auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < n; ++i) {
-    void* p = mr->allocate(64, 16);
+    const std::size_t bytes = mixed ? 48 + 16 * static_cast<std::size_t>(i % 3) : 64;
+    void* p = mr->allocate(bytes, 16);
     asm volatile("" : : "r"(p) : "memory");
-    mr->deallocate(p, 64, 16);
+    mr->deallocate(p, bytes, 16);
   }
   const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
   return took.count() / static_cast<double>(n);
@@ -45,10 +51,11 @@ void run(std::pmr::memory_resource* mr, long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: debug_pairs c|debug6|debug0|debug6_unsafe|debug0_unsafe PAIRS\n");
+  if (argc != 3 && !(argc == 4 && std::string_view(argv[3]) == "mixed")) {
+    std::fprintf(stderr, "usage: debug_pairs c|debug6|debug0|debug6_unsafe|debug0_unsafe PAIRS [mixed]\n");
     return 2;
   }
+  mixed = argc == 4;
   const std::string_view config = argv[1];
   const long pairs = std::atol(argv[2]);
   constexpr int depth = 8;
