@@ -22,6 +22,7 @@ bool debug::record_ring::grow() noexcept {
   if (!slots) return false;
   for (std::size_t i = 0; i < size_; ++i) slots[i] = (*this)[i];
   slots_ = std::move(slots);
+  capacity_ = new_capacity;
   mask_ = new_capacity - 1;
   head_ = 0;
   return true;

@@ -15,6 +15,7 @@ bool record_table::grow() noexcept {
   std::unique_ptr<record[]> old = std::exchange(slots_, std::move(slots));
   const std::size_t old_capacity = old ? mask_ + 1 : 0;
   mask_ = new_capacity - 1;
+  max_size_ = new_capacity / 2;
   shift_ = 64U - static_cast<unsigned>(std::countr_zero(new_capacity));
   for (std::size_t i = 0; i < old_capacity; ++i) {
     if (old[i].at == nullptr) continue;

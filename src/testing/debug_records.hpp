@@ -71,7 +71,7 @@ class record_table {
   }
   // The empty slot for `p` (absent), after growing if needed; nullptr when growth fails.
   [[nodiscard]] record* insert(address p) noexcept {
-    if ((size_ + 1) * 2 > capacity() && !grow()) [[unlikely]]
+    if (size_ == max_size_ && !grow()) [[unlikely]]
       return nullptr;
     std::size_t i = home(p);
     while (slots_[i].at != nullptr) {
@@ -111,7 +111,8 @@ class record_table {
   std::unique_ptr<record[]> slots_;
   std::size_t mask_ = 0;  // capacity - 1
   std::size_t size_ = 0;
-  unsigned shift_ = 0;  // 64 - log2(capacity), for the multiplicative hash
+  std::size_t max_size_ = 0;  // capacity / 2: grown before it is passed
+  unsigned shift_ = 0;        // 64 - log2(capacity), for the multiplicative hash
 };
 
 // The records' traces, reused through a free list (stack_trace_frames > 0 only).
@@ -142,16 +143,34 @@ class trace_pool {
 // The unit of the fill checks and writes below: 16 bytes where the compiler has vector types
 // (SSE2, NEON; plain code where the target has neither), 8 bytes elsewhere. Every pair writes a
 // block's fill and canary, and checks a canary and a quarantined block's whole fill: a pair's
-// cheapest checking is these loops, so they take 16 bytes a step and no call.
+// cheapest checking is these steps, so they take 16 bytes at a time and no call.
+//
+// With vector types the pattern is a value and each step one unaligned load or store through a
+// may_alias type: copying through memcpy took the pattern's address, and g++ then kept it on the
+// stack and reloaded it after every store into the block (a char store may alias anything), 20
+// instructions a pair. The helpers return nothing: a function returning a vector draws an ABI
+// warning from g++ -m32 without SSE.
 #if defined(__GNUC__)
 using chunk = unsigned char __attribute__((vector_size(16)));
+typedef unsigned char unaligned_chunk __attribute__((vector_size(16), aligned(1), may_alias));
+PMRHEAP_ALWAYS_INLINE void make_pattern(chunk& pattern, unsigned char value) noexcept { pattern = chunk{} + value; }
+PMRHEAP_ALWAYS_INLINE void load_chunk(chunk& v, address p) noexcept {
+  v = *reinterpret_cast<const unaligned_chunk*>(p);
+}
+PMRHEAP_ALWAYS_INLINE void store_chunk(std::byte* p, const chunk& v) noexcept {
+  *reinterpret_cast<unaligned_chunk*>(p) = v;
+}
 #else
 using chunk = std::uint64_t;
+inline void make_pattern(chunk& pattern, unsigned char value) noexcept { pattern = value * 0x0101010101010101u; }
+inline void load_chunk(chunk& v, address p) noexcept { std::memcpy(&v, p, sizeof v); }
+inline void store_chunk(std::byte* p, const chunk& v) noexcept { std::memcpy(p, &v, sizeof v); }
 #endif
 
-// Calls `step(offset)` for chunks that together cover [0, n), sizeof(chunk) <= n <= 8 chunks: 1, 2,
-// 4, 6 or 8 of them from both ends, overlapping in the middle (an 80-byte block and its canary: 6). No loop: a loop's count and branch cost as
-// much as the steps at these sizes, and a compiler may turn a loop of stores back into a memset call.
+// Calls `step(offset)` for chunks that together cover [0, n), sizeof(chunk) <= n <= 8 chunks: 1,
+// 2, 4, 6 or 8 of them from both ends, overlapping in the middle (an 80-byte block and its canary:
+// 6). No loop: a loop's count and branch cost as much as the steps at these sizes, and a compiler
+// may turn a loop of stores back into a memset call.
 template <class Step>
 PMRHEAP_ALWAYS_INLINE void for_chunks_of(std::size_t n, Step step) noexcept {
   constexpr std::size_t c = sizeof(chunk);
@@ -180,11 +199,11 @@ PMRHEAP_ALWAYS_INLINE void for_chunks_of(std::size_t n, Step step) noexcept {
     return same;
   }
   chunk pattern;
-  std::memset(&pattern, value, sizeof pattern);
+  make_pattern(pattern, value);
   chunk differ = pattern ^ pattern;
   const auto check = [&](std::size_t at) {
     chunk v;
-    std::memcpy(&v, p + at, c);
+    load_chunk(v, p + at);
     differ |= v ^ pattern;
   };
   if (n <= 8 * sizeof(chunk)) {
@@ -212,8 +231,8 @@ inline void fill(address p, std::size_t bytes, unsigned char value) noexcept {
   }
   // Canaries and small blocks: fixed stores, no call.
   chunk pattern;
-  std::memset(&pattern, value, sizeof pattern);
-  for_chunks_of(bytes, [&](std::size_t at) { std::memcpy(out + at, &pattern, c); });
+  make_pattern(pattern, value);
+  for_chunks_of(bytes, [&](std::size_t at) { store_chunk(out + at, pattern); });
 }
 
 }  // namespace pmrheap::detail::debug

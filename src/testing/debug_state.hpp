@@ -59,9 +59,10 @@ class record_ring {
   }
 
  private:
-  [[nodiscard]] std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] bool grow() noexcept;
   std::unique_ptr<record[]> slots_;
+  std::size_t capacity_ = 0;  // a power of two, or 0 before the first push
   std::size_t mask_ = 0;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
