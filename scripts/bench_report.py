@@ -68,7 +68,7 @@ TARGETS = [
     ("(6) the same, spilling into an arena_resource instead of new_delete (ours)", "fallback/stack_fallback_arena/100/28", "fallback/std_monotonic_stack/100/28", "<=", 1.0),
     ("(7) debug_resource, traces off <= 3x c_resource", "debug/debug_resource_notrace", "debug/c_resource", "<=", 3.0),
     ("(7) the same with quarantine and fills off too (the table and canaries only)", "debug/debug_resource_minimal", "debug/c_resource", "<=", 3.0),
-    ("(7) the same with thread_safe off instead (no mutex; quarantine and fills on)", "debug/debug_resource_single_thread", "debug/c_resource", "<=", 3.0),
+    ("(7) the same with thread_safe off instead (no lock; quarantine and fills on)", "debug/debug_resource_single_thread", "debug/c_resource", "<=", 3.0),
 ]
 COUNTER_TARGETS = [
     ("(2) Boost vector on virtual_arena_resource never moves (1 buffer)", "vector/boost_virtual_arena", "buffers", "<=", 1.0),
@@ -134,17 +134,17 @@ LIMITS = {
         f"is larger, so the arena calls new_delete a few more times per build; stack_fallback over new_delete is "
         f"{r('fallback/stack_fallback/100/28', 'fallback/std_monotonic_stack/100/28')}."),
     "debug/debug_resource_notrace": lambda r: (
-        f"the floor with traces off is the mutex (two lock/unlock pairs per allocate + deallocate): "
-        f"synchronized_resource, c_resource behind one mutex, is {r('debug/synchronized_resource', 'debug/c_resource')}. "
-        f"With thread_safe off: {r('debug/debug_resource_single_thread', 'debug/c_resource')}; with the quarantine "
-        f"and fills off instead: {r('debug/debug_resource_minimal', 'debug/c_resource')}. The rest is the record "
-        f"table, the canary and the quarantine's fill and check."),
+        f"with traces off a pair is the checks' own work: a table insert, find and erase, the fills and their "
+        f"checks, the quarantine's ring (docs/testing/debug_resource.md, \"Costs\": 395 instructions against 185 "
+        f"for a c_resource pair). The lock is plain stores while one thread uses the resource; with thread_safe "
+        f"off: {r('debug/debug_resource_single_thread', 'debug/c_resource')}."),
     "debug/debug_resource_minimal": lambda r: (
-        f"still the mutex and the table: synchronized_resource alone is "
-        f"{r('debug/synchronized_resource', 'debug/c_resource')}."),
+        f"with no quarantine there is no spare (the block leaving the quarantine, which serves the next "
+        f"allocation of its size), so every pair also pays the backing's pair; with the quarantine and fills on: "
+        f"{r('debug/debug_resource_notrace', 'debug/c_resource')}."),
     "debug/debug_resource_single_thread": lambda r: (
-        f"the quarantine's 0xDD fill, the ring and the check of the block leaving it remain; with those off too "
-        f"(minimal options) and the lock on: {r('debug/debug_resource_minimal', 'debug/c_resource')}."),
+        f"the table, the fills and their checks and the quarantine's ring remain (355 instructions a pair "
+        f"against 185 for c_resource, docs/testing/debug_resource.md, \"Costs\")."),
 }
 
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
