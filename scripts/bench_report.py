@@ -104,6 +104,12 @@ LIMITS = {
         f"round trip here, and a profile of page_resource's pairs (perf, cpu-clock) is all kernel time: the VMA "
         f"tree, page-table teardown, the TLB flush. What differs is where the mapping lands (the hint keeps freed "
         f"addresses from coming straight back, docs/platform/pages.md), not work done by pmrheap."),
+    "pages/page_resource/4096": lambda r: (
+        f"as for 1 MiB (below): hinted raw mmap {r('pages/mmap_hinted/4096', 'pages/mmap/4096')} of unhinted, "
+        f"page_resource {r('pages/page_resource/4096', 'pages/mmap_hinted/4096')} of hinted."),
+    "pages/page_resource/65536": lambda r: (
+        f"as for 1 MiB (below): hinted raw mmap {r('pages/mmap_hinted/65536', 'pages/mmap/65536')} of unhinted, "
+        f"page_resource {r('pages/page_resource/65536', 'pages/mmap_hinted/65536')} of hinted."),
     "pages/page_resource/16777216": lambda r: (
         f"as for 1 MiB: hinted raw mmap {r('pages/mmap_hinted/16777216', 'pages/mmap/16777216')} of unhinted, "
         f"page_resource {r('pages/page_resource/16777216', 'pages/mmap_hinted/16777216')} of hinted."),
