@@ -110,7 +110,7 @@ struct debug_statistics {
   /// Deallocations so far.
   std::size_t total_deallocations = 0;
   std::size_t total_bytes = 0;  ///< Bytes of all successful allocations, plus resize growth.
-  /// Freed blocks held back in the quarantine.
+  /// Freed blocks held back in the quarantine (the spare, which left it, is not counted).
   std::size_t quarantined_blocks = 0;
   /// Requested bytes of those blocks.
   std::size_t quarantined_bytes = 0;
@@ -192,11 +192,13 @@ class PMRHEAP_TESTING_API debug_resource final : public forwarding_resource {
   /// nothing.
   /// **Returns**: the number reported. Without on_error and with leaks, aborts after printing all.
   std::size_t report_leaks();
-  /// Checks the canary of every live block and the fill of every quarantined block now, reporting
-  /// each overrun and write after free once (the bytes are restored after the report).
+  /// Checks the canary of every live block and the fill of every quarantined block (and of the
+  /// spare) now, reporting each overrun and write after free once (the bytes are restored after
+  /// the report).
   /// **Returns**: the number of problems found.
   std::size_t verify();
-  /// Checks the quarantined blocks and gives them back to the backing (also with never_unmap).
+  /// Checks the quarantined blocks and gives them back to the backing (also with never_unmap),
+  /// and the spare too.
   void release_quarantine();
   /// Forgets the records of freed blocks whose memory was already given back (retain_metadata).
   void flush_retained_metadata();
