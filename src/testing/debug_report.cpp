@@ -115,13 +115,15 @@ void debug_state::report_unknown(const call& c, error_list& errors) {
     report_freed(c, freed->bytes, freed->alignment(), freed->serial, traces_of(*freed), errors);
     return;
   }
-  if (spare_.at == at) {  // left the quarantine, not yet given back: its traces are gone
-    report_freed(c, spare_.bytes, spare_.alignment(), spare_.serial, traces_of(spare_), errors);
-    return;
-  }
   if (const auto retained = retained_.find(at); retained != retained_.end()) {
     const debug::retained_record& r = retained->second;
     report_freed(c, r.bytes, r.alignment, r.serial, r.traces, errors);
+    return;
+  }
+  // Left the quarantine, not yet given back: its traces went with it (retain_metadata, above,
+  // keeps them), but it is still a block freed once.
+  if (spare_.at == at) {
+    report_freed(c, spare_.bytes, spare_.alignment(), spare_.serial, traces_of(spare_), errors);
     return;
   }
   std::string message =

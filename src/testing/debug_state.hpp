@@ -182,7 +182,7 @@ class debug_state {
   // The block that last left the quarantine, checked, its memory not yet given back (at is null
   // when there is none): the next allocation of its size and alignment takes it, any other
   // allocation gives it back first. A steady allocate/free loop then calls the backing not at all
-  // (it would hand back the block just freed: malloc's caches are last in, first out): 560 -> 407
+  // (it would hand back the block just freed: malloc's caches are last in, first out): 560 -> 398
   // instructions a pair. Only small blocks are kept, so no large block outstays the quarantine.
   record spare_{};
   static constexpr std::size_t spare_max_bytes = 1024;

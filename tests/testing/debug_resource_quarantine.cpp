@@ -399,6 +399,28 @@ TEST_CASE("debug_resource: the block leaving the quarantine serves the next allo
   CHECK(rec.errors.empty());
 }
 
+// With retain_metadata the spare's record is also kept with its traces: a second free of it is
+// reported with them, not only as a block freed once.
+TEST_CASE("debug_resource: a second free of the spare keeps its traces with retain_metadata") {
+  recorder rec;
+  debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
+    o.quarantine_blocks = 1;
+    o.retain_metadata = true;
+  }));
+  void* a = d.allocate(32, 8);
+  d.deallocate(a, 32, 8);
+  d.deallocate(d.allocate(48, 8), 48, 8);  // `a` leaves the quarantine: the spare
+  d.deallocate(a, 32, 8);
+  const debug_error& e = rec.only();
+  CHECK(e.kind == debug_error_kind::double_free);
+  const auto first = e.message.find("  first freed at:\n");
+  const auto again = e.message.find("  freed again at:\n");
+  REQUIRE(first < again);
+  REQUIRE(again != std::string::npos);
+  if (!pmrheap::stack_trace::capture(1).empty())
+    CHECK(e.message.substr(first, again - first).find("(no stack frames captured)") == std::string::npos);
+}
+
 TEST_CASE("debug_resource: the spare goes back when the resource is destroyed") {
   recorder rec;
   pmrheap::test::counting_resource backing(pmrheap::c_resource::instance());
