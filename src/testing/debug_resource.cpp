@@ -38,6 +38,9 @@ namespace detail {
 debug_state::debug_state(std::pmr::memory_resource* backing, debug_options options)
     : backing_(backing), native_backing_(dynamic_cast<resource*>(backing_)), options_(std::move(options)) {
   if (options_.stack_trace_frames > stack_trace::max_frames) options_.stack_trace_frames = stack_trace::max_frames;
+  const bool plain = options_.stack_trace_frames == 0 && options_.fill && options_.canary_bytes == plain_canary_bytes &&
+                     !options_.never_unmap && !options_.retain_metadata && options_.quarantine_blocks > 0;
+  path_ = !plain ? path::general : options_.thread_safe ? path::plain_locked : path::plain;
   prefix_ = options_.name.empty() ? "pmrheap::debug_resource: " : "pmrheap::debug_resource \"" + options_.name + "\": ";
 }
 
@@ -46,8 +49,10 @@ debug_state::debug_state(std::pmr::memory_resource* backing, debug_options optio
 // (g++ kept allocate a call of its own, as it has four callers, and the quarantine's steps too:
 // 93 instructions of a 657-instruction pair were calls, register saves and reloads). The table's
 // find, insert and erase are inline in its header, the quarantine's steps at the end of
-// debug_state.hpp.
+// debug_state.hpp. Each is a template on the path (debug_state.hpp), so an entry point holds one
+// copy of the chain per path; only the chosen one runs.
 
+template <debug_state::path P>
 PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::size_t alignment,
                                                         const stack_trace* trace) {
   // live_bytes never exceeds the limit, so the subtraction cannot wrap.
@@ -56,27 +61,28 @@ PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::
   void* p = take_spare(bytes, alignment_log2);  // its size was checked when it was first allocated
   if (p == nullptr) {
     std::size_t total = 0;
-    if (!detail::checked_add(bytes, options_.canary_bytes, total) ||
-        !forwarding_resource::forwardable(total, alignment))
+    if (!detail::checked_add(bytes, canary_bytes<P>(), total) || !forwarding_resource::forwardable(total, alignment))
       return nullptr;  // no object has that size
-    drop_spare();      // before the backing is asked: it may hand the same memory out
+    drop_spare<P>();   // before the backing is asked: it may hand the same memory out
     p = native_backing_ != nullptr ? native_backing_->try_allocate(total, alignment)
                                    : pmrheap::try_allocate(*backing_, total, alignment);
     if (p == nullptr) return nullptr;
   }
   const auto at = static_cast<address>(p);
-  const std::uint32_t traces = trace != nullptr ? traces_.acquire() : debug::no_traces;
-  record* const r = trace != nullptr && traces == debug::no_traces ? nullptr : records_.insert(at);
+  const bool traced = P == path::general && trace != nullptr;
+  const std::uint32_t traces = traced ? traces_.acquire() : debug::no_traces;
+  record* const r = traced && traces == debug::no_traces ? nullptr : records_.insert(at);
   if (r == nullptr) {  // no room for the record: the allocation fails
     traces_.release(traces);
-    backing_->deallocate(p, bytes + options_.canary_bytes, alignment);
+    backing_->deallocate(p, bytes + canary_bytes<P>(), alignment);
     return nullptr;
   }
   *r = record{at, bytes, stats_.total_allocations + 1, traces, alignment_log2};
-  if (traces != debug::no_traces) traces_[traces].allocated = *trace;
-  if (!retained_.empty()) forget_retained(at, bytes + options_.canary_bytes);
-  if (options_.fill) debug::fill(at, bytes, debug_resource::allocated_fill);
-  debug::fill(at + bytes, options_.canary_bytes, debug_resource::canary_fill);
+  if (traced) traces_[traces].allocated = *trace;
+  // retain_metadata is off on the plain paths, so nothing is ever retained there.
+  if (P == path::general && !retained_.empty()) forget_retained(at, bytes + canary_bytes<P>());
+  if (fills<P>()) debug::fill(at, bytes, debug_resource::allocated_fill);
+  debug::fill(at + bytes, canary_bytes<P>(), debug_resource::canary_fill);
   ++stats_.total_allocations;
   if (records_.size() > stats_.peak_blocks_in_use) stats_.peak_blocks_in_use = records_.size();
   stats_.live_bytes += bytes;
@@ -87,6 +93,7 @@ PMRHEAP_ALWAYS_INLINE void* debug_state::allocate_block(std::size_t bytes, std::
 
 // The arguments come one by one, not as a `call`: the reports take a call by reference, and a call
 // built up front was stored to the stack on every deallocate, six stores a pair for the error paths.
+template <debug_state::path P>
 PMRHEAP_ALWAYS_INLINE void debug_state::deallocate_block(void* p, std::size_t bytes, std::size_t alignment,
                                                          const stack_trace* trace, error_list& errors) {
   const auto this_call = [&] { return call{operation::deallocate, p, bytes, 0, alignment, trace}; };
@@ -98,10 +105,10 @@ PMRHEAP_ALWAYS_INLINE void debug_state::deallocate_block(void* p, std::size_t by
   // Reported, then freed with the recorded size anyway.
   if (bytes != r->bytes || alignment != r->alignment()) [[unlikely]]
     report_mismatch(this_call(), *r, errors);
-  if (!canary_intact(*r)) [[unlikely]]
+  if (!canary_intact<P>(*r)) [[unlikely]]
     report_overrun(*r, this_call(), errors);
   stats_.live_bytes -= r->bytes;
-  quarantine(*r, trace, errors);  // copies the record into the ring; the table is not touched
+  quarantine<P>(*r, trace, errors);  // copies the record into the ring; the table is not touched
   records_.erase(r);
 }
 
@@ -202,17 +209,19 @@ class state_guard {
 };
 }  // namespace
 
+template <debug_state::path P>
 PMRHEAP_ALWAYS_INLINE void* debug_state::allocate(std::size_t bytes, std::size_t alignment, const stack_trace* trace) {
-  const state_guard guard(lock_, options_.thread_safe);
-  return allocate_block(bytes, alignment, trace);
+  const state_guard guard(lock_, locks<P>());
+  return allocate_block<P>(bytes, alignment, trace);
 }
 
+template <debug_state::path P>
 PMRHEAP_ALWAYS_INLINE void debug_state::deallocate(void* p, std::size_t bytes, std::size_t alignment,
                                                    const stack_trace* trace) {
   error_list errors;
   {
-    const state_guard guard(lock_, options_.thread_safe);
-    deallocate_block(p, bytes, alignment, trace, errors);
+    const state_guard guard(lock_, locks<P>());
+    deallocate_block<P>(p, bytes, alignment, trace, errors);
   }
   if (!errors.empty()) [[unlikely]]
     dispatch(errors);
@@ -307,29 +316,59 @@ debug_resource::~debug_resource() { state_->close(); }
 
 const debug_options& debug_resource::options() const noexcept { return state_->options(); }
 
+// Each entry point switches on the path chosen at construction (debug_state.hpp): the plain paths
+// capture nothing and test no option.
+using path = detail::debug_state::path;
+
 void* debug_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   if (bytes == 0 || !detail::is_pow2(alignment)) return forward_allocate(bytes, alignment);  // the contract's answers
   void* p = nullptr;
-  if (state_->options().stack_trace_frames == 0) {
-    p = state_->allocate(bytes, alignment, nullptr);
-  } else {
-    const stack_trace trace = stack_trace::capture(state_->options().stack_trace_frames, 1);
-    p = state_->allocate(bytes, alignment, &trace);
+  switch (state_->which_path()) {
+    case path::plain:
+      p = state_->allocate<path::plain>(bytes, alignment, nullptr);
+      break;
+    case path::plain_locked:
+      p = state_->allocate<path::plain_locked>(bytes, alignment, nullptr);
+      break;
+    case path::general:
+      if (state_->options().stack_trace_frames == 0) {
+        p = state_->allocate<path::general>(bytes, alignment, nullptr);
+      } else {
+        const stack_trace trace = stack_trace::capture(state_->options().stack_trace_frames, 1);
+        p = state_->allocate<path::general>(bytes, alignment, &trace);
+      }
+      break;
   }
   if (p == nullptr) throw_allocation_failure(bytes, alignment);
   return p;
 }
 
 void* debug_resource::do_try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
-  if (state_->options().stack_trace_frames == 0) return state_->allocate(bytes, alignment, nullptr);
+  switch (state_->which_path()) {
+    case path::plain:
+      return state_->allocate<path::plain>(bytes, alignment, nullptr);
+    case path::plain_locked:
+      return state_->allocate<path::plain_locked>(bytes, alignment, nullptr);
+    case path::general:
+      break;
+  }
+  if (state_->options().stack_trace_frames == 0) return state_->allocate<path::general>(bytes, alignment, nullptr);
   const stack_trace trace = stack_trace::capture(state_->options().stack_trace_frames, 1);
-  return state_->allocate(bytes, alignment, &trace);
+  return state_->allocate<path::general>(bytes, alignment, &trace);
 }
 
 void debug_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (state_->options().stack_trace_frames == 0) return state_->deallocate(p, bytes, alignment, nullptr);
+  switch (state_->which_path()) {
+    case path::plain:
+      return state_->deallocate<path::plain>(p, bytes, alignment, nullptr);
+    case path::plain_locked:
+      return state_->deallocate<path::plain_locked>(p, bytes, alignment, nullptr);
+    case path::general:
+      break;
+  }
+  if (state_->options().stack_trace_frames == 0) return state_->deallocate<path::general>(p, bytes, alignment, nullptr);
   const stack_trace trace = stack_trace::capture(state_->options().stack_trace_frames, 1);
-  state_->deallocate(p, bytes, alignment, &trace);
+  state_->deallocate<path::general>(p, bytes, alignment, &trace);
 }
 
 bool debug_resource::do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept {

@@ -102,29 +102,94 @@ TEST_CASE("debug_resource: the handler runs without the lock and may call the re
   CHECK(live_seen == 0);
 }
 
-// Without the lock every check still runs: the options only drop the mutex.
-TEST_CASE("debug_resource: thread_safe off finds the same problems on one thread") {
-  recorder rec;
-  pmrheap::test::reclaiming_resource backing;  // takes the leaked block back for LeakSanitizer's sake
-  {
-    debug_resource d(&backing, rec.options([](debug_options& o) { o.thread_safe = false; }));
-    CHECK_FALSE(d.options().thread_safe);
-    auto* overrun = bytes_of(d.allocate(24, 8));
-    overrun[24] = 0;
-    d.deallocate(overrun, 24, 8);
-    auto* twice = bytes_of(d.allocate(16));
-    d.deallocate(twice, 16);
-    d.deallocate(twice, 16);
-    auto* freed = bytes_of(d.allocate(8, 8));
-    d.deallocate(freed, 8, 8);
-    freed[0] = 1;                       // a write after free, found when the quarantine is released
-    static_cast<void>(d.allocate(40));  // leaked
-    d.release_quarantine();
+// The per-call code is compiled once per path (src/testing/debug_state.hpp): the checking options
+// at their defaults with traces off take a path where the options are constants, locked or not;
+// any other options take the general one. Every check must run on each, with the option values
+// the user set (a 32-byte canary is checked to its last byte).
+TEST_CASE("debug_resource: every check runs whatever the options, traces and lock") {
+  struct config {
+    const char* name;
+    void (*set)(debug_options&);
+  };
+  const config configs[] = {
+      {"the defaults", [](debug_options&) {}},
+      {"thread_safe off", [](debug_options& o) { o.thread_safe = false; }},
+      {"traces off", [](debug_options& o) { o.stack_trace_frames = 0; }},
+      {"traces and thread_safe off",
+       [](debug_options& o) {
+         o.stack_trace_frames = 0;
+         o.thread_safe = false;
+       }},
+      {"traces and thread_safe off, a 32-byte canary",
+       [](debug_options& o) {
+         o.stack_trace_frames = 0;
+         o.thread_safe = false;
+         o.canary_bytes = 32;
+       }},
+      {"traces off, never_unmap",
+       [](debug_options& o) {
+         o.stack_trace_frames = 0;
+         o.never_unmap = true;
+       }},
+      {"traces off, retain_metadata",
+       [](debug_options& o) {
+         o.stack_trace_frames = 0;
+         o.retain_metadata = true;
+       }},
+  };
+  for (const config& c : configs) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    recorder rec;
+    pmrheap::test::reclaiming_resource backing;  // takes the leaked block back for LeakSanitizer's sake
+    const debug_options options = rec.options([&](debug_options& o) {
+      o.quarantine_blocks = 4;
+      c.set(o);
+    });
+    const std::size_t canary = options.canary_bytes;
+    {
+      debug_resource d(&backing, options);
+      static_cast<void>(d.allocate(40));  // leaked
+      auto* overrun = bytes_of(d.allocate(24, 8));
+      overrun[24 + canary - 1] = 0;  // the canary's last byte
+      d.deallocate(overrun, 24, 8);
+      auto* twice = bytes_of(d.allocate(16));
+      d.deallocate(twice, 16);
+      d.deallocate(twice, 16);
+      int foreign = 0;
+      d.deallocate(&foreign, sizeof foreign, alignof(int));
+      auto* mismatched = bytes_of(d.allocate(40, 16));
+      d.deallocate(mismatched, 48, 8);
+      auto* freed = bytes_of(d.allocate(8, 8));
+      d.deallocate(freed, 8, 8);
+      freed[8 + canary - 1] = 1;  // a write after free over the canary's last byte
+      d.release_quarantine();     // finds the write after free
+      d.deallocate(freed, 8, 8);  // its memory went back: a double free only if its record was kept
+      const auto s = d.statistics();
+      CHECK(s.total_allocations == 5);
+      CHECK(s.peak_blocks_in_use == 2);
+      CHECK(s.blocks_in_use == 1);
+      CHECK(s.live_bytes == 40);
+      // Now one pushed out of the quarantine by later frees (never_unmap keeps it there).
+      void* late = d.allocate(8, 8);
+      d.deallocate(late, 8, 8);
+      for (int i = 0; i < 6; ++i) d.deallocate(d.allocate(64, 8), 64, 8);
+      d.deallocate(late, 8, 8);
+    }
+    CHECK(rec.count(debug_error_kind::overrun) == 1);
+    const bool late_found = options.retain_metadata || options.never_unmap;
+    CHECK(rec.count(debug_error_kind::double_free) == 1 + (options.retain_metadata ? 1 : 0) + (late_found ? 1 : 0));
+    CHECK(rec.count(debug_error_kind::invalid_free) == 1 + (options.retain_metadata ? 0 : 1) + (late_found ? 0 : 1));
+    CHECK(rec.count(debug_error_kind::size_mismatch) == 1);
+    CHECK(rec.count(debug_error_kind::alignment_mismatch) == 1);
+    CHECK(rec.count(debug_error_kind::use_after_free) == 1);
+    CHECK(rec.count(debug_error_kind::leak) == 1);
+    CHECK(rec.errors.size() == 9);
+    const bool traced = options.stack_trace_frames > 0 && !pmrheap::stack_trace::capture(1).empty();
+    for (const debug_error& e : rec.errors)
+      if (e.kind == debug_error_kind::leak) CHECK(contains(e.message, "(no stack frames captured)") != traced);
+    CHECK(backing.live() == 1);  // the leaked block: leaks stay allocated; all else went back
   }
-  CHECK(rec.count(debug_error_kind::overrun) == 1);
-  CHECK(rec.count(debug_error_kind::double_free) == 1);
-  CHECK(rec.count(debug_error_kind::use_after_free) == 1);
-  CHECK(rec.count(debug_error_kind::leak) == 1);
 }
 
 // No lock is taken at all: a backing may call back into the resource while it serves it. With

@@ -230,33 +230,50 @@ TEST_CASE("debug_resource: the quarantine keeps freed addresses from coming back
   CHECK(rec.errors.empty());
 }
 
+// With traces on and off: the code differs (src/testing/debug_state.hpp), the bounds must not.
 TEST_CASE("debug_resource: the quarantine is bounded by blocks and bytes; the newest free always stays") {
-  recorder rec;
-  SUBCASE("blocks") {
-    debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) { o.quarantine_blocks = 4; }));
-    for (int i = 0; i < 10; ++i) d.deallocate(d.allocate(16), 16);
-    CHECK(d.statistics().quarantined_blocks == 4);
-    CHECK(d.statistics().quarantined_bytes == 64);
+  for (const std::size_t frames : {std::size_t{6}, std::size_t{0}}) {
+    CAPTURE(frames);
+    recorder rec;
+    const auto options = [&](auto set) {
+      return rec.options([&](debug_options& o) {
+        o.stack_trace_frames = frames;
+        set(o);
+      });
+    };
+    {
+      debug_resource d(pmrheap::c_resource::instance(), options([](debug_options& o) { o.quarantine_blocks = 4; }));
+      for (int i = 0; i < 10; ++i) d.deallocate(d.allocate(16), 16);
+      CHECK(d.statistics().quarantined_blocks == 4);
+      CHECK(d.statistics().quarantined_bytes == 64);
+    }
+    {
+      debug_resource d(pmrheap::c_resource::instance(), options([](debug_options& o) { o.quarantine_bytes = 100; }));
+      for (int i = 0; i < 10; ++i) d.deallocate(d.allocate(40), 40);
+      CHECK(d.statistics().quarantined_blocks == 2);
+      d.deallocate(d.allocate(1000), 1000);
+      CHECK(d.statistics().quarantined_blocks == 1);
+      CHECK(d.statistics().quarantined_bytes == 1000);
+    }
+    {  // never_unmap: no bound until release_quarantine
+      debug_resource d(pmrheap::c_resource::instance(), options([](debug_options& o) {
+                         o.never_unmap = true;
+                         o.quarantine_blocks = 4;
+                       }));
+      for (int i = 0; i < 50; ++i) d.deallocate(d.allocate(16), 16);
+      CHECK(d.statistics().quarantined_blocks == 50);
+      d.release_quarantine();
+      CHECK(d.statistics().quarantined_blocks == 0);
+    }
+    {  // quarantine_blocks 0: a free goes back at once
+      pmrheap::test::counting_resource backing(pmrheap::c_resource::instance());
+      debug_resource d(&backing, options([](debug_options& o) { o.quarantine_blocks = 0; }));
+      d.deallocate(d.allocate(16), 16);
+      CHECK(backing.deallocations == 1);
+      CHECK(d.statistics().quarantined_blocks == 0);
+    }
+    CHECK(rec.errors.empty());
   }
-  SUBCASE("bytes") {
-    debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) { o.quarantine_bytes = 100; }));
-    for (int i = 0; i < 10; ++i) d.deallocate(d.allocate(40), 40);
-    CHECK(d.statistics().quarantined_blocks == 2);
-    d.deallocate(d.allocate(1000), 1000);
-    CHECK(d.statistics().quarantined_blocks == 1);
-    CHECK(d.statistics().quarantined_bytes == 1000);
-  }
-  SUBCASE("never_unmap: no bound until release_quarantine") {
-    debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
-      o.never_unmap = true;
-      o.quarantine_blocks = 4;
-    }));
-    for (int i = 0; i < 50; ++i) d.deallocate(d.allocate(16), 16);
-    CHECK(d.statistics().quarantined_blocks == 50);
-    d.release_quarantine();
-    CHECK(d.statistics().quarantined_blocks == 0);
-  }
-  CHECK(rec.errors.empty());
 }
 
 // The record table grows, and every erase rearranges a probe run (runs that wrap past the table's
