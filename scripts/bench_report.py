@@ -141,7 +141,7 @@ LIMITS = {
         f"{r('fallback/stack_fallback/100/28', 'fallback/std_monotonic_stack/100/28')}."),
     "debug/debug_resource_notrace": lambda r: (
         f"with traces off a pair is the checks' own work: a table insert, find and erase, the fills and their "
-        f"checks, the quarantine's ring (docs/testing/debug_resource.md, \"Costs\": 395 instructions against 185 "
+        f"checks, the quarantine's ring (docs/testing/debug_resource.md, \"Costs\": 341 instructions against 185 "
         f"for a c_resource pair). The lock is plain stores while one thread uses the resource; with thread_safe "
         f"off: {r('debug/debug_resource_single_thread', 'debug/c_resource')}."),
     "debug/debug_resource_minimal": lambda r: (
@@ -149,7 +149,7 @@ LIMITS = {
         f"allocation of its size), so every pair also pays the backing's pair; with the quarantine and fills on: "
         f"{r('debug/debug_resource_notrace', 'debug/c_resource')}."),
     "debug/debug_resource_single_thread": lambda r: (
-        f"the table, the fills and their checks and the quarantine's ring remain (355 instructions a pair "
+        f"the table, the fills and their checks and the quarantine's ring remain (296 instructions a pair "
         f"against 185 for c_resource, docs/testing/debug_resource.md, \"Costs\")."),
 }
 
