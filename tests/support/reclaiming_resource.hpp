@@ -2,6 +2,9 @@
 // A test upstream that remembers its live blocks and frees whatever is left when it is destroyed,
 // so tests that leak on purpose (to prove a leak is reported) leave nothing for LeakSanitizer.
 // Forwards resize and remap, so the code under test still sees a resource that can resize.
+// With hold_frees it also keeps what is deallocated until then, so no address comes back: a test
+// that frees a pointer again after its memory went back then means that block, not a newer one the
+// upstream happened to place there (Windows' heap does, glibc's mostly does not).
 #ifndef PMRHEAP_TESTS_SUPPORT_RECLAIMING_RESOURCE_HPP
 #define PMRHEAP_TESTS_SUPPORT_RECLAIMING_RESOURCE_HPP
 
@@ -17,12 +20,20 @@ namespace pmrheap::test {
 
 class reclaiming_resource final : public pmrheap::resource {
  public:
+  struct hold_frees_t {
+    explicit hold_frees_t() = default;
+  };
+  static constexpr hold_frees_t hold_frees{};
+
   explicit reclaiming_resource(pmrheap::resource* upstream = pmrheap::c_resource::instance()) noexcept
       : upstream_(upstream) {}
+  explicit reclaiming_resource(hold_frees_t, pmrheap::resource* upstream = pmrheap::c_resource::instance()) noexcept
+      : upstream_(upstream), hold_frees_(true) {}
   reclaiming_resource(const reclaiming_resource&) = delete;
   reclaiming_resource& operator=(const reclaiming_resource&) = delete;
   ~reclaiming_resource() override {
     for (const auto& [p, block] : live_) upstream_->deallocate(p, block.bytes, block.alignment);
+    for (const auto& [p, block] : held_) upstream_->deallocate(p, block.bytes, block.alignment);
   }
 
   /// Blocks not yet deallocated.
@@ -47,7 +58,10 @@ class reclaiming_resource final : public pmrheap::resource {
     if (bytes == 0) return;
     std::lock_guard lock(mutex_);
     live_.erase(p);
-    upstream_->deallocate(p, bytes, alignment);
+    if (hold_frees_)
+      held_.emplace(p, block{bytes, alignment});
+    else
+      upstream_->deallocate(p, bytes, alignment);
   }
   bool do_resize(void* p, std::size_t old_bytes, std::size_t new_bytes, std::size_t alignment) noexcept override {
     std::lock_guard lock(mutex_);
@@ -65,8 +79,10 @@ class reclaiming_resource final : public pmrheap::resource {
   }
 
   pmrheap::resource* upstream_;
+  bool hold_frees_ = false;
   mutable std::mutex mutex_;
   std::map<void*, block> live_;
+  std::map<void*, block> held_;
 };
 
 }  // namespace pmrheap::test

@@ -320,7 +320,8 @@ TEST_CASE("debug_resource: blocks freed in random order are all found") {
 // Freed blocks' records live in the quarantine's ring, oldest first; a second free searches it.
 TEST_CASE("debug_resource: a double free is found anywhere in the quarantine, after its ring has wrapped") {
   recorder rec;
-  debug_resource d(pmrheap::c_resource::instance(), rec.options([](debug_options& o) {
+  pmrheap::test::reclaiming_resource backing(pmrheap::test::reclaiming_resource::hold_frees);  // see below
+  debug_resource d(&backing, rec.options([](debug_options& o) {
     o.quarantine_blocks = 5;
     o.stack_trace_frames = 0;
   }));
@@ -341,7 +342,7 @@ TEST_CASE("debug_resource: a double free is found anywhere in the quarantine, af
   }
   // One more free pushes block 0 out. It is the spare until an allocation of another size gives it
   // back: a second free of it is still a double free, and after that names no block (no
-  // retain_metadata).
+  // retain_metadata). The backing holds what it is given back, so no later block takes its address.
   d.deallocate(d.allocate(24, 8), 24, 8);
   d.deallocate(blocks[0], 16, 8);
   CHECK(rec.only().kind == debug_error_kind::double_free);
