@@ -104,7 +104,8 @@ SETUPS = {
     "buffer_first": FIXED,
     "stack_fallback": [[]],
     "virtual_arena": [[0, 0], [21, 0], [13, 0], [0, 1], [23, 1]],  # 64 GiB; 2 MiB, 8 KiB odd; huge pages
-    "debug_resource": [[0], [41], [33]],  # no limit; 1 MiB, 64 KiB limits
+    # no limit, 1 MiB, 64 KiB limits; each path (setup[1] % 4); quarantines of 1 and 2 blocks
+    "debug_resource": [[0, 0], [41, 1], [33, 2], [0, 3], [64, 2], [128, 1], [65, 0]],
     "failing_resource": [[255, 255], [0, 255], [12, 255], [255, 8], [20, 4]],
 }
 RESETS = {"arena_c_resource", "arena_page_resource", "synchronized_arena", "virtual_arena", "arena_buffer", "concurrent_arena"}

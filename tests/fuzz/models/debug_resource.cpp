@@ -17,7 +17,9 @@ namespace {
 // aborts with the report); blocks take `canary_bytes` more of the C heap, so c_resource's rules
 // hold; `memory_limit` (setup[0] odd: 2^(setup[0] / 2 % 24) bytes) fails exactly the requests and
 // growths that would pass it; the statistics follow every call; verify() finds nothing. Small
-// quarantines (setup[0] >= 64) put the spare in play.
+// quarantines (setup[0] >= 64) put the spare in play. setup[1] picks the options that choose the
+// resource's code path (src/testing/debug_state.hpp): traces on (general), traces off with the
+// lock or without (the plain paths), traces off with a 32-byte canary (general again).
 class debug_model final : public model {
  public:
   debug_model(pmrheap::debug_resource& d, std::size_t limit) : d_(d), limit_(limit) {}
@@ -83,7 +85,23 @@ subject make_debug(const std::uint8_t* setup) {
   // Setups of 64 and more hold 1 to 3 blocks in the quarantine: most frees then push a block out,
   // and the block that leaves serves the next allocation of its size (the spare).
   if (setup[0] >= 64) options.quarantine_blocks = setup[0] / 64;
-  options.stack_trace_frames = 2;  // traces are only printed with a report, and a report aborts
+  switch (setup[1] % 4) {
+    case 0:
+      options.stack_trace_frames = 2;  // traces are only printed with a report, and a report aborts
+      break;
+    case 1:
+      options.stack_trace_frames = 0;
+      break;
+    case 2:
+      options.stack_trace_frames = 0;
+      options.thread_safe = false;
+      break;
+    default:
+      options.stack_trace_frames = 0;
+      options.thread_safe = false;
+      options.canary_bytes = 32;
+      break;
+  }
   options.on_error = [](const pmrheap::debug_error& e) {
     std::fprintf(stderr, "pmrheap fuzz: debug_resource reported an error on a correct call sequence:\n%s\n",
                  e.message.c_str());
@@ -94,7 +112,7 @@ subject make_debug(const std::uint8_t* setup) {
 }
 
 const target_registration debug_resource_target{
-    {"debug_resource", "debug_resource(c_resource), memory_limit from setup", nullptr, make_debug, 1}};
+    {"debug_resource", "debug_resource(c_resource), memory_limit, quarantine and path from setup", nullptr, make_debug, 2}};
 
 }  // namespace
 }  // namespace pmrheap::fuzz::models
